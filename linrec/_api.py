@@ -1,0 +1,360 @@
+"""The public scan functions: validation, broadcasting, dtype rules and backend dispatch.
+
+Everything here is independent of the compute backend. Inputs are checked and brought to a
+canonical form (same number of dimensions, the compute dtypes, a non-negative axis), then
+handed to the backend that owns the arrays' namespace: ``linrec.cpu`` for NumPy,
+``linrec.cuda`` for CuPy. Backends never see T == 0 or an empty batch.
+"""
+
+import numbers
+
+import numpy as np
+
+from linrec import _namespace
+
+__all__ = ["scan", "scan_vjp", "METHODS"]
+
+METHODS = ("auto", "rows", "channels", "chunked")
+
+_SUPPORTED = (np.float32, np.float64, np.complex64, np.complex128)
+
+
+def _coerce(x):
+    """Lists and tuples become NumPy arrays; arrays and scalars pass through."""
+    return np.asarray(x) if isinstance(x, list | tuple) else x
+
+
+def _dtype_of(name, x):
+    """The dtype ``x`` takes part in promotion with (a Python scalar stays weak)."""
+    if isinstance(x, bool | np.bool_):
+        raise TypeError(
+            f"{name} is a bool; linrec computes in floating point: pass a float instead"
+        )
+    if isinstance(x, numbers.Number) and not isinstance(x, np.generic):
+        return x
+    dtype = x.dtype
+    if dtype.kind in "biu":
+        raise TypeError(
+            f"{name} has integer or bool dtype {dtype}; linrec computes in floating "
+            f"point: convert it first, e.g. {name}.astype(np.float64)"
+        )
+    if dtype.kind not in "fc" or dtype.type not in _SUPPORTED:
+        raise TypeError(
+            f"{name} has dtype {dtype}; linrec supports float32, float64, complex64 and "
+            f"complex128: convert it first, e.g. {name}.astype(np.float32)"
+        )
+    return dtype
+
+
+def _result_dtype(named):
+    """NumPy's promotion over the given (name, value) pairs, restricted to the supported set."""
+    dtype = np.result_type(*[_dtype_of(name, x) for name, x in named if x is not None])
+    if dtype.type not in _SUPPORTED:
+        dtype = np.result_type(dtype, np.float32)
+    if dtype.type not in _SUPPORTED:
+        raise TypeError(f"inputs promote to {dtype}, which linrec does not support")
+    return dtype
+
+
+def _real_dtype(dtype):
+    return np.finfo(dtype).dtype
+
+
+def _is_complex(x):
+    if isinstance(x, numbers.Number) and not isinstance(x, np.generic):
+        return isinstance(x, complex)
+    return x.dtype.kind == "c"
+
+
+def _as_array(xp, name, x, dtype):
+    """``x`` as an array of ``xp`` with ``dtype``, copying only when the dtype differs."""
+    if isinstance(x, numbers.Number) and not isinstance(x, np.generic):
+        return xp.asarray(x, dtype=dtype)
+    if x.dtype != dtype:
+        return x.astype(dtype)
+    return x
+
+
+def _broadcast_shape(named_shapes):
+    try:
+        return np.broadcast_shapes(*[s for _, s in named_shapes])
+    except ValueError:
+        desc = ", ".join(f"{n} {tuple(s)}" for n, s in named_shapes)
+        raise ValueError(
+            f"shapes do not broadcast: {desc}; give a the shape of b, or size 1 on the "
+            f"axes where it is constant (for example (C, 1) for one coefficient per channel)"
+        ) from None
+
+
+def _normalise_axis(axis, ndim, name="axis"):
+    if not isinstance(axis, numbers.Integral) or isinstance(axis, bool):
+        raise TypeError(f"{name} must be an int, got {type(axis).__name__}")
+    if not -ndim <= axis < ndim:
+        raise np.exceptions.AxisError(
+            f"{name}={axis} is out of range for arrays with {ndim} dimension(s); "
+            f"use an axis in [{-ndim}, {ndim - 1}]"
+        )
+    return int(axis) % ndim
+
+
+def _pad_dims(xp, x, ndim):
+    return xp.reshape(x, (1,) * (ndim - x.ndim) + tuple(x.shape)) if x.ndim < ndim else x
+
+
+def _batch_shape(shape, axis):
+    return tuple(shape[:axis]) + tuple(shape[axis + 1:])
+
+
+def _check_state(xp, name, x, batch, ndim, dtype):
+    """An h0-like argument: broadcast against the batch shape (b's shape without the axis)."""
+    if x is None:
+        return None
+    if getattr(x, "ndim", 0) == ndim and ndim > 0:
+        raise ValueError(
+            f"{name} has shape {tuple(x.shape)} with as many dimensions as b; it must "
+            f"have b's shape without the scan axis, {batch}: drop the axis, e.g. "
+            f"{name}.squeeze(axis)"
+        )
+    shape = tuple(getattr(x, "shape", ()))
+    try:
+        if np.broadcast_shapes(shape, batch) != batch:
+            raise ValueError
+    except ValueError:
+        raise ValueError(
+            f"{name} has shape {shape}, which does not broadcast to b's shape without "
+            f"the scan axis, {batch}"
+        ) from None
+    return _pad_dims(xp, _as_array(xp, name, x, dtype), len(batch))
+
+
+def _check_method(method):
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is not one of {METHODS}")
+
+
+def _reduce_to(xp, g, shape):
+    """Sum ``g`` over the axes where ``shape`` (left-padded) is 1 and ``g`` is not."""
+    shape = tuple(shape)
+    padded = (1,) * (g.ndim - len(shape)) + shape
+    axes = tuple(i for i, (n, m) in enumerate(zip(padded, g.shape)) if n == 1 and m != 1)
+    if axes:
+        g = xp.sum(g, axis=axes, keepdims=True)
+    return xp.reshape(g, shape)
+
+
+def _same_memory(x, y):
+    return (
+        x.__array_interface__["data"][0] == y.__array_interface__["data"][0]
+        and x.strides == y.strides and x.shape == y.shape
+    ) if isinstance(x, np.ndarray) else x.data.ptr == y.data.ptr and x.strides == y.strides
+
+
+def _unalias(xp, out, x):
+    """A copy of input ``x`` if writing ``out`` could overwrite it before it is read."""
+    if x.shape == out.shape and _same_memory(x, out):
+        return x
+    overlaps = np.may_share_memory(x, out) if isinstance(x, np.ndarray) else \
+        xp.shares_memory(x, out)
+    return x.copy() if overlaps else x
+
+
+def scan(a, b, *, h0=None, axis=-1, reverse=False, return_last=False, out=None,
+         method="auto"):
+    """Diagonal linear recurrence along one axis, computed with parallel scans.
+
+    forward (default): ``h[t] = a[t] * h[t-1] + b[t]``, with ``h[-1] = h0``;
+    ``reverse=True``:  ``h[t] = a[t] * h[t+1] + b[t]``, with ``h[T] = h0``.
+
+    Parameters
+    ----------
+    a : array_like or scalar
+        Coefficients. Broadcasts against ``b`` with NumPy's rules: a Python scalar, a
+        per-channel constant such as shape ``(C, 1)`` for ``b`` of shape ``(C, T)``, or a
+        full array. A broadcast ``a`` is read with stride 0, never materialised.
+    b : array
+        Inputs, at least one dimension; the scan runs along ``axis``. ``b`` may also
+        broadcast against ``a`` (it is then read with stride 0).
+    h0 : array_like or scalar, optional
+        Initial state: the broadcast shape of ``a`` and ``b`` without ``axis`` (or
+        anything that broadcasts to it). Zero when omitted.
+    axis : int
+        The time axis; negative values count from the end.
+    reverse : bool
+        Run the recurrence from the last step to the first.
+    return_last : bool
+        Also return the final state (``h`` at the last step taken; ``h0`` when T == 0).
+    out : array, optional
+        Array to write ``h`` into: the broadcast shape and the result dtype exactly. It
+        may be ``b`` itself (an in-place scan).
+    method : {"auto", "rows", "channels", "chunked"}
+        Force a CPU strategy (for tests and benchmarks); "auto" picks one from the shape
+        and strides. Ignored by the CUDA backend.
+
+    Returns
+    -------
+    h : array, the broadcast shape of ``a`` and ``b``
+        Same kind of array as the inputs (NumPy in, NumPy out; CuPy in, CuPy out). Its
+        dtype follows NumPy's promotion of ``a``, ``b`` and ``h0`` (Python scalars are
+        weak, so ``scan(0.9, b32)`` is float32): float32, float64, complex64 or
+        complex128. A real ``a`` with a complex ``b`` stays real in the kernel.
+    h_last : array, shape of ``h`` without ``axis``
+        Only when ``return_last=True``.
+
+    Raises
+    ------
+    TypeError
+        Integer, bool, float16 or other unsupported dtypes (convert with ``.astype``); a
+        mix of NumPy and CuPy arrays or arrays on different GPUs; other array types.
+    ValueError
+        Shapes that do not broadcast; ``b`` with no dimension; ``h0`` of the wrong shape;
+        ``out`` of the wrong shape or dtype or read-only; an unknown ``method``.
+    numpy.exceptions.AxisError
+        ``axis`` out of range (a subclass of ValueError).
+
+    Notes
+    -----
+    NaN and inf propagate as IEEE arithmetic says: a NaN at step t poisons every later
+    step it reaches (``0 * nan`` is nan, so even ``a[t] == 0`` does not stop it), and
+    ``|h|`` overflows to inf when the partial products of ``|a|`` grow without bound.
+    The parallel algorithms reassociate the products of ``a``, so results may differ from
+    a sequential loop by a few units in the last place, and an overflow in a partial
+    product may turn into inf or NaN where a sequential loop would overflow differently.
+    """
+    _check_method(method)
+    xp = _namespace.namespace_of(a=a, b=b, h0=h0, out=out)
+    a, b, h0 = _coerce(a), _coerce(b), _coerce(h0)
+    b_dtype = _dtype_of("b", b)
+    if isinstance(b_dtype, numbers.Number) or getattr(b, "ndim", 0) == 0:
+        raise ValueError("b must have at least one dimension: the scan axis")
+    dtype = _result_dtype([("a", a), ("b", b), ("h0", h0)])
+    a_dtype = dtype if _is_complex(a) else _real_dtype(dtype)
+    a = _as_array(xp, "a", a, a_dtype)
+    b = _as_array(xp, "b", b, dtype)
+    shape = _broadcast_shape([("a", a.shape), ("b", b.shape)])
+    ndim = len(shape)
+    axis = _normalise_axis(axis, ndim)
+    a, b = _pad_dims(xp, a, ndim), _pad_dims(xp, b, ndim)
+    batch = _batch_shape(shape, axis)
+    h0 = _check_state(xp, "h0", h0, batch, ndim, dtype)
+    if out is not None:
+        _check_out(out, shape, dtype)
+        a, b = _unalias(xp, out, a), _unalias(xp, out, b)
+        if h0 is not None:
+            h0 = _unalias(xp, out, h0)
+    if shape[axis] == 0 or 0 in batch:
+        h = xp.empty(shape, dtype=dtype) if out is None else out
+        h_last = xp.zeros(batch, dtype=dtype)
+        if h0 is not None:
+            h_last = h_last + h0
+        return (h, h_last) if return_last else h
+    backend = _namespace.backend_for(xp)
+    h, h_last = backend.forward(a, b, h0, out, axis=axis, reverse=bool(reverse),
+                                method=method)
+    return (h, h_last) if return_last else h
+
+
+def _check_out(out, shape, dtype):
+    if tuple(out.shape) != tuple(shape) or out.dtype != dtype:
+        raise ValueError(
+            f"out has shape {tuple(out.shape)} and dtype {out.dtype}; it must have the "
+            f"result's shape {tuple(shape)} and dtype {dtype}"
+        )
+    if isinstance(out, np.ndarray) and not out.flags.writeable:
+        raise ValueError("out is read-only; pass a writeable array")
+
+
+def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None,
+             method="auto"):
+    """Gradients of a loss through :func:`scan` (the vector-Jacobian product).
+
+    Given ``h = scan(a, b, h0=h0, axis=axis, reverse=reverse)`` and ``grad_h = dL/dh``
+    (plus ``grad_last = dL/dh_last`` if the final state was used), returns the gradients
+    of L with respect to ``a``, ``b`` and ``h0``. For the forward direction:
+
+        g[t] = grad_h[t] + conj(a[t+1]) * g[t+1]     (g[T-1] = grad_h[T-1] + grad_last)
+        grad_b[t] = g[t];  grad_a[t] = g[t] * conj(h[t-1]);  grad_h0 = conj(a[0]) * g[0]
+
+    computed in one fused reverse pass; the reverse direction mirrors it.
+
+    Complex gradients follow the convention ``dL/dRe(z) + 1j * dL/dIm(z)`` (the one
+    gradient descent uses: ``z -= lr * grad``), which puts ``conj`` where shown above.
+    A real ``a`` (or ``h0``) gets the real part of its gradient.
+
+    Parameters
+    ----------
+    grad_h : array
+        ``dL/dh``, exactly the shape of ``h``.
+    a : array_like or scalar
+        The coefficients given to :func:`scan` (same broadcasting rules).
+    h : array
+        The output of :func:`scan`.
+    h0 : array_like or scalar, optional
+        The initial state given to :func:`scan`.
+    axis, reverse : as given to :func:`scan`.
+    grad_last : array_like or scalar, optional
+        ``dL/dh_last``, shape of ``h`` without ``axis`` (broadcasting allowed).
+    method : as in :func:`scan`.
+
+    Returns
+    -------
+    grad_a : array, ``a``'s own shape (summed over the axes along which ``a`` was
+        broadcast); a 0-d array for a scalar ``a``. Real if ``a`` is real.
+    grad_b : array, shape and dtype of ``h`` (take ``.real`` if your ``b`` was real and
+        ``h`` complex; sum over broadcast axes if ``b`` was broadcast).
+    grad_h0 : array, ``h0``'s shape, or ``h``'s shape without ``axis`` when ``h0`` is
+        None (the gradient with respect to a zero initial state).
+
+    Raises
+    ------
+    TypeError, ValueError, numpy.exceptions.AxisError
+        As :func:`scan`; also a ``grad_h`` whose shape differs from ``h``'s.
+    """
+    _check_method(method)
+    xp = _namespace.namespace_of(grad_h=grad_h, a=a, h=h, h0=h0, grad_last=grad_last)
+    grad_h, a, h = _coerce(grad_h), _coerce(a), _coerce(h)
+    h0, grad_last = _coerce(h0), _coerce(grad_last)
+    for name, x in (("grad_h", grad_h), ("h", h)):
+        if isinstance(_dtype_of(name, x), numbers.Number) or x.ndim == 0:
+            raise ValueError(f"{name} must be an array with at least one dimension")
+    if tuple(grad_h.shape) != tuple(h.shape):
+        raise ValueError(
+            f"grad_h has shape {tuple(grad_h.shape)} but h has shape {tuple(h.shape)}; "
+            f"grad_h must be dL/dh, exactly h's shape"
+        )
+    dtype = _result_dtype([("grad_h", grad_h), ("a", a), ("h", h), ("h0", h0),
+                           ("grad_last", grad_last)])
+    a_shape = tuple(getattr(a, "shape", ()))
+    a_complex = _is_complex(a)
+    h0_shape = None if h0 is None else tuple(getattr(h0, "shape", ()))
+    h0_complex = h0 is not None and _is_complex(h0)
+    a = _as_array(xp, "a", a, dtype if a_complex else _real_dtype(dtype))
+    shape = tuple(h.shape)
+    if _broadcast_shape([("a", a.shape), ("h", shape)]) != shape:
+        raise ValueError(
+            f"a has shape {a_shape}, which does not broadcast to h's shape {shape}"
+        )
+    ndim = len(shape)
+    axis = _normalise_axis(axis, ndim)
+    a = _pad_dims(xp, a, ndim)
+    batch = _batch_shape(shape, axis)
+    grad_h = _as_array(xp, "grad_h", grad_h, dtype)
+    h = _as_array(xp, "h", h, dtype)
+    h0_arr = _check_state(xp, "h0", h0, batch, ndim, dtype)
+    grad_last = _check_state(xp, "grad_last", grad_last, batch, ndim, dtype)
+    if shape[axis] == 0 or 0 in batch:
+        grad_a = xp.zeros(a.shape, dtype=a.dtype)
+        grad_b = xp.zeros(shape, dtype=dtype)
+        grad_h0 = xp.zeros(batch, dtype=dtype)
+        if grad_last is not None:
+            grad_h0 = grad_h0 + grad_last
+    else:
+        backend = _namespace.backend_for(xp)
+        grad_a, grad_b, grad_h0 = backend.backward(
+            grad_h, a, h, h0_arr, grad_last, axis=axis, reverse=bool(reverse),
+            method=method)
+    grad_a = _reduce_to(xp, grad_a, a_shape)
+    if h0 is None:
+        return grad_a, grad_b, grad_h0
+    if not h0_complex and grad_h0.dtype.kind == "c":
+        grad_h0 = grad_h0.real
+    return grad_a, grad_b, _reduce_to(xp, grad_h0, h0_shape)

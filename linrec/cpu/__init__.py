@@ -1,0 +1,6 @@
+"""The Numba CPU backend.
+
+``linrec.cpu.kernels`` holds the 1-D ``@njit`` kernels for your own Numba code,
+``linrec.cpu.gufuncs`` the ``numba.guvectorize`` forms, ``linrec.cpu.backend`` the launch
+logic behind ``linrec.scan`` for NumPy arrays. Nothing here is imported by ``import linrec``.
+"""

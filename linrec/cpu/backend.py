@@ -1,0 +1,190 @@
+"""The NumPy backend: canonical 3-D views, the choice of schedule, and kernel launches.
+
+``forward`` and ``backward`` receive arrays already checked by ``linrec._api`` (same
+number of dimensions, compute dtypes, a non-negative axis, T > 0, a non-empty batch).
+Here every operand is re-described, without copying, as a strided view of shape
+``(*outer, R, T, C)``: batch dimensions that are contiguous in every operand are merged,
+the two innermost become R and C, the rest (rare) are looped over in Python. Broadcast
+operands keep stride 0. A reverse scan is a forward scan over views flipped in time.
+
+Parallel kernel launches hold a process-wide lock: Numba's default ``workqueue``
+threading layer aborts when two Python threads launch parallel kernels at once, and the
+lock makes ``linrec.scan`` safe to call from many threads (each call still uses all cores).
+"""
+
+import threading
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+__all__ = ["forward", "backward", "choose_method", "CHUNK_MIN", "CHANNEL_BLOCK"]
+
+CHUNK_MIN = 4096
+CHANNEL_BLOCK = 64
+CHANNELS_MIN = 8
+
+_LAUNCH_LOCK = threading.Lock()
+
+
+def _stride(x, dim):
+    return 0 if x.shape[dim] == 1 else x.strides[dim]
+
+
+def _merged_batch(shape, axis, operands):
+    """Merge batch dimensions that are contiguous in every operand.
+
+    ``operands`` are arrays with ``len(shape)`` dims (batch-only ones get the axis as a
+    size-1 dim). Returns a list of ``(size, strides)`` from outer to inner, ``strides``
+    one per operand, ordered by the first operand's strides (largest first).
+    """
+    reference = operands[0]
+    dims = [d for d in range(len(shape)) if d != axis and shape[d] != 1]
+    dims.sort(key=lambda d: -abs(_stride(reference, d)))
+    merged = []
+    for d in dims:
+        strides = [_stride(x, d) for x in operands]
+        if merged:
+            size, outer = merged[-1]
+            if all(o == s * shape[d] for o, s in zip(outer, strides)):
+                merged[-1] = (size * shape[d], strides)
+                continue
+        merged.append((shape[d], strides))
+    return merged
+
+
+def _views(shape, axis, operands, time_extent, reverse):
+    """``(*outer, R, T, C)`` views of each operand.
+
+    The view of operand i has ``time_extent[i]`` steps; an operand of extent 1 along
+    ``axis`` is read with time stride 0 (a coefficient constant in time).
+    """
+    expanded = [x if x.ndim == len(shape) else np.expand_dims(x, axis) for x in operands]
+    merged = _merged_batch(shape, axis, expanded)
+    while len(merged) < 2:
+        merged.insert(0, (1, [0] * len(operands)))
+    sizes = [size for size, _ in merged]
+    views = []
+    for i, x in enumerate(expanded):
+        t = time_extent[i]
+        strides = [s[i] for _, s in merged]
+        view_shape = (*sizes[:-1], t, sizes[-1])
+        view_strides = (*strides[:-1], _stride(x, axis), strides[-1])
+        view = as_strided(x, view_shape, view_strides, writeable=x.flags.writeable)
+        if reverse and t > 1:
+            view = view[..., ::-1, :]
+        views.append(view)
+    return views
+
+
+def _batch_views(views):
+    """``(*outer, R, C)`` views of batch-only operands (their time extent is 1)."""
+    return [v[..., 0, :] for v in views]
+
+
+def choose_method(R, T, C, time_stride, channel_stride, threads):
+    """The schedule "auto" picks for a ``(R, T, C)`` problem (strides in bytes)."""
+    if R * C < 4 * threads and T >= 2 * CHUNK_MIN:
+        return "chunked"
+    if C >= CHANNELS_MIN and abs(channel_stride) <= abs(time_stride):
+        return "channels"
+    return "rows"
+
+
+def _chunk_length(T, threads):
+    chunks = max(4 * threads, 1)
+    return max(CHUNK_MIN, -(-T // chunks))
+
+
+def _channel_block(R, C, threads):
+    block = CHANNEL_BLOCK
+    while block > CHANNELS_MIN and R * -(-C // block) < 2 * threads:
+        block //= 2
+    return block
+
+
+def _outer_indices(view):
+    return np.ndindex(*view.shape[:-3])
+
+
+def _empty_like_layout(like, shape, dtype):
+    """An uninitialised array of ``shape`` laid out like ``like`` when that is dense."""
+    if like.shape == shape and like.flags.f_contiguous and not like.flags.c_contiguous:
+        return np.empty(shape, dtype, order="F")
+    return np.empty(shape, dtype)
+
+
+def forward(a, b, h0, out, *, axis, reverse, method):
+    """``h`` and the final state; see ``linrec.scan`` for the contract."""
+    from linrec.cpu import _parallel
+    import numba
+
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    T = shape[axis]
+    batch = shape[:axis] + shape[axis + 1:]
+    dtype = b.dtype
+    h = _empty_like_layout(b, shape, dtype) if out is None else out
+    h_last = np.empty(batch, dtype)
+    if h0 is None:
+        h0 = np.zeros((1,) * len(batch), dtype)
+    views = _views(shape, axis, [h, a, b, h0, h_last],
+                   [T, T, T, 1, 1], reverse)
+    hv, av, bv = views[:3]
+    h0v, lastv = _batch_views(views[3:])
+    threads = numba.get_num_threads()
+    R, _, C = hv.shape[-3:]
+    chosen = method
+    if method == "auto":
+        chosen = choose_method(R, T, C, hv.strides[-2], hv.strides[-1], threads)
+    with _LAUNCH_LOCK:
+        for idx in _outer_indices(hv):
+            args = (av[idx], bv[idx], hv[idx], h0v[idx], lastv[idx])
+            if chosen == "rows":
+                _parallel.forward_rows(*args)
+            elif chosen == "channels":
+                _parallel.forward_channels(*args, _channel_block(R, C, threads))
+            else:
+                _parallel.forward_chunked(*args, _chunk_length(T, threads))
+    return h, h_last
+
+
+def backward(grad_h, a, h, h0, grad_last, *, axis, reverse, method):
+    """``(grad_a, grad_b, grad_h0)``; see ``linrec.scan_vjp`` for the contract.
+
+    ``grad_a`` has ``h``'s shape with ``a``'s extent along ``axis`` (1 when ``a`` is
+    constant in time: summed there), not yet reduced over broadcast batch axes.
+    """
+    from linrec.cpu import _parallel
+    import numba
+
+    shape = h.shape
+    T = shape[axis]
+    batch = shape[:axis] + shape[axis + 1:]
+    dtype = h.dtype
+    grad_b = _empty_like_layout(h, shape, dtype)
+    ga_shape = shape[:axis] + (a.shape[axis],) + shape[axis + 1:]
+    grad_a = _empty_like_layout(h, ga_shape, a.dtype)
+    grad_h0 = np.empty(batch, dtype)
+    if h0 is None:
+        h0 = np.zeros((1,) * len(batch), dtype)
+    if grad_last is None:
+        grad_last = np.zeros((1,) * len(batch), dtype)
+    views = _views(shape, axis, [grad_b, grad_h, a, h, grad_a, h0, grad_last, grad_h0],
+                   [T, T, T, T, a.shape[axis], 1, 1, 1], reverse)
+    gbv, ghv, av, hv, gav = views[:5]
+    h0v, glv, gh0v = _batch_views(views[5:])
+    threads = numba.get_num_threads()
+    R, _, C = gbv.shape[-3:]
+    chosen = method
+    if method == "auto":
+        chosen = choose_method(R, T, C, gbv.strides[-2], gbv.strides[-1], threads)
+    with _LAUNCH_LOCK:
+        for idx in _outer_indices(gbv):
+            args = (ghv[idx], av[idx], hv[idx], h0v[idx], glv[idx], gav[idx], gbv[idx],
+                    gh0v[idx])
+            if chosen == "rows":
+                _parallel.backward_rows(*args)
+            elif chosen == "channels":
+                _parallel.backward_channels(*args, _channel_block(R, C, threads))
+            else:
+                _parallel.backward_chunked(*args, _chunk_length(T, threads))
+    return grad_a, grad_b, grad_h0
