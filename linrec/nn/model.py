@@ -1,0 +1,205 @@
+"""The stacked model: input projection, L BLUR (or LRU) blocks, a final norm and a head.
+
+    x (batch, T, F) -> Linear F->H -> L x BLURBlock -> norm -> pool -> head
+
+Heads: ``task="forecast"`` pools the last step and the time mean (``pool``) and maps them
+to ``horizon * n_targets`` values, returned as ``(batch, horizon, n_targets)`` and trained
+with MSE; ``task="classify"`` pools and maps to ``n_classes`` logits, trained with
+softmax cross-entropy on integer labels.
+"""
+
+import numpy as np
+
+from linrec.nn._layer import Layer, prefixed
+from linrec.nn.block import BLURBlock
+from linrec.nn.io import CheckpointError, load_npz, save_npz_atomic
+from linrec.nn.linear import Linear
+from linrec.nn.losses import cross_entropy, mse
+from linrec.nn.norm import make_norm
+
+__all__ = ["Model", "MODEL_FORMAT"]
+
+MODEL_FORMAT = "linrec.nn.Model/1"
+POOLS = ("last", "mean", "last+mean")
+
+
+class Model(Layer):
+    """BLUR (``bidirectional=True``) or unidirectional LRU model with a head.
+
+    Parameters
+    ----------
+    n_features : int
+        F, the features per time step the model accepts.
+    task : {"forecast", "classify"}
+    horizon, n_targets : int
+        Forecast shape (``task="forecast"``).
+    n_classes : int
+        Number of classes (``task="classify"``).
+    d_model, d_state, n_layers : int
+        H, the LRU state size N, and the number of blocks L.
+    pool : {"last", "mean", "last+mean"} or None
+        What the head reads; None picks "last+mean" to forecast and "mean" to classify.
+    seed : int
+        Seed of the initial parameters.
+    bidirectional, merge, projection, norm, dropout, r_min, r_max, max_phase :
+        Passed to every :class:`~linrec.nn.block.BLURBlock`.
+    xp, dtype : the namespace and real dtype of parameters and activations.
+    """
+
+    def __init__(self, n_features, *, task="forecast", horizon=48, n_targets=1,
+                 n_classes=None, d_model=32, d_state=32, n_layers=2, bidirectional=True,
+                 merge="sum", projection="glu", norm="layer", dropout=0.0, r_min=0.0,
+                 r_max=0.99, max_phase=2 * np.pi, pool=None, seed=0, xp=np,
+                 dtype=np.float32):
+        super().__init__(xp=xp, dtype=dtype)
+        if task not in ("forecast", "classify"):
+            raise ValueError(f"task={task!r}; use 'forecast' or 'classify'")
+        if task == "classify" and not (n_classes and n_classes >= 2):
+            raise ValueError("task='classify' needs n_classes >= 2")
+        pool = pool or ("last+mean" if task == "forecast" else "mean")
+        if pool not in POOLS:
+            raise ValueError(f"pool={pool!r}; use one of {POOLS}")
+        self.config = dict(
+            n_features=int(n_features), task=task, horizon=int(horizon),
+            n_targets=int(n_targets), n_classes=n_classes, d_model=int(d_model),
+            d_state=int(d_state), n_layers=int(n_layers), bidirectional=bool(bidirectional),
+            merge=merge, projection=projection, norm=norm, dropout=float(dropout),
+            r_min=float(r_min), r_max=float(r_max), max_phase=float(max_phase), pool=pool,
+            seed=int(seed), dtype=self.dtype.name,
+        )
+        rng = np.random.default_rng(seed)
+        kw = dict(xp=xp, dtype=dtype)
+        self.children["inp"] = Linear(n_features, d_model, rng=rng, **kw)
+        self.blocks = [
+            BLURBlock(d_model, d_state, rng=rng, bidirectional=bidirectional, merge=merge,
+                      projection=projection, norm=norm, dropout=dropout, r_min=r_min,
+                      r_max=r_max, max_phase=max_phase, **kw)
+            for _ in range(n_layers)
+        ]
+        for i, block in enumerate(self.blocks):
+            self.children[f"blocks.{i}"] = block
+        self.children["norm"] = make_norm(norm, d_model, **kw)
+        n_pool = 2 * d_model if pool == "last+mean" else d_model
+        n_out = horizon * n_targets if task == "forecast" else n_classes
+        self.children["head"] = Linear(n_pool, n_out, rng=rng, **kw)
+
+    def check_input(self, x):
+        """ValueError unless x is ``(batch, T, n_features)`` with T >= 1 and all finite."""
+        f = self.config["n_features"]
+        if getattr(x, "ndim", None) != 3 or x.shape[2] != f or x.shape[1] < 1:
+            raise ValueError(
+                f"x has shape {getattr(x, 'shape', None)}; the model needs "
+                f"(batch, T, {f}) with {f} features per step"
+            )
+        if not bool(self.xp.isfinite(x).all()):
+            raise ValueError("x contains NaN or inf; clean or impute the data first")
+
+    def forward(self, x, rng=None):
+        """``(out, cache)``: forecasts ``(batch, horizon, n_targets)`` or logits
+        ``(batch, n_classes)``. Dropout is active only when ``rng`` is given."""
+        self.check_input(x)
+        xp, ch = self.xp, self.children
+        h, c_inp = ch["inp"].forward(xp.asarray(x, dtype=self.dtype))
+        c_blocks = []
+        for block in self.blocks:
+            h, c = block.forward(h, rng)
+            c_blocks.append(c)
+        h, c_norm = ch["norm"].forward(h)
+        pool = self.config["pool"]
+        parts = []
+        if "last" in pool:
+            parts.append(h[:, -1])
+        if "mean" in pool:
+            parts.append(h.mean(axis=1))
+        out, c_head = ch["head"].forward(xp.concatenate(parts, axis=-1))
+        if self.config["task"] == "forecast":
+            out = out.reshape(-1, self.config["horizon"], self.config["n_targets"])
+        return out, (c_inp, c_blocks, c_norm, c_head, h.shape)
+
+    def backward(self, dout, cache):
+        """``(dx, grads)`` from ``dL/dout``; grads keyed like :meth:`parameters`."""
+        xp, ch = self.xp, self.children
+        c_inp, c_blocks, c_norm, c_head, shape = cache
+        grads = {}
+        dpool, g = ch["head"].backward(dout.reshape(shape[0], -1), c_head)
+        grads.update(prefixed("head", g))
+        dh = xp.zeros(shape, dtype=self.dtype)
+        pool, d = self.config["pool"], shape[2]
+        if "last" in pool:
+            dh[:, -1] += dpool[:, :d]
+        if "mean" in pool:
+            dh += dpool[:, None, -d:] / shape[1]
+        dh, g = ch["norm"].backward(dh, c_norm)
+        grads.update(prefixed("norm", g))
+        for i in reversed(range(len(self.blocks))):
+            dh, g = self.blocks[i].backward(dh, c_blocks[i])
+            grads.update(prefixed(f"blocks.{i}", g))
+        dx, g = ch["inp"].backward(dh, c_inp)
+        grads.update(prefixed("inp", g))
+        return dx, grads
+
+    def loss_and_grad(self, x, y, rng=None):
+        """``(float loss, grads)``: MSE against forecasts ``y`` (batch, horizon,
+        n_targets) or cross-entropy against integer labels ``y`` (batch,)."""
+        out, cache = self.forward(x, rng)
+        if self.config["task"] == "forecast":
+            loss, dout = mse(self.xp, out, self.xp.asarray(y, dtype=self.dtype))
+        else:
+            loss, dout = cross_entropy(self.xp, out, self.xp.asarray(y))
+        return loss, self.backward(dout.astype(self.dtype), cache)[1]
+
+    def predict(self, x, batch_size=256):
+        """Forecasts or logits for x, computed in batches of ``batch_size``, no dropout."""
+        outs = [self.forward(x[i:i + batch_size])[0] for i in range(0, len(x), batch_size)]
+        return self.xp.concatenate(outs, axis=0)
+
+    def host_parameters(self):
+        """name -> NumPy copy of every parameter."""
+        return {k: _to_host(v) for k, v in self.parameters().items()}
+
+    def set_parameters(self, arrays, source="arrays"):
+        """Copy ``arrays`` (name -> array) into the parameters in place.
+
+        CheckpointError when names or shapes differ from this model's (another model
+        shape); nothing is changed then.
+        """
+        params = self.parameters()
+        missing = sorted(set(params) - set(arrays))
+        extra = sorted(set(arrays) - set(params))
+        bad = [k for k in params
+               if k in arrays and tuple(arrays[k].shape) != params[k].shape]
+        if missing or extra or bad:
+            detail = "; ".join(
+                f"{what}: {', '.join(names[:4])}{' ...' if len(names) > 4 else ''}"
+                for what, names in (("missing", missing), ("unexpected", extra),
+                                    ("wrong shape", bad)) if names)
+            raise CheckpointError(f"{source} holds parameters of another model shape "
+                                  f"({detail})")
+        for k, p in params.items():
+            p[...] = self.xp.asarray(arrays[k], dtype=self.dtype)
+
+    def save(self, path):
+        """Write config and parameters to ``path`` (.npz, atomically)."""
+        arrays = {f"param/{k}": v for k, v in self.host_parameters().items()}
+        save_npz_atomic(path, MODEL_FORMAT, self.config, arrays)
+
+    @classmethod
+    def load(cls, path, xp=np):
+        """A model rebuilt from a file written by :meth:`save` or by a training
+        checkpoint. FileNotFoundError, or CheckpointError naming the problem."""
+        from linrec.train import CHECKPOINT_FORMAT
+
+        _, config, arrays = load_npz(path, (MODEL_FORMAT, CHECKPOINT_FORMAT))
+        model_config = config.get("model", config)
+        try:
+            dtype = model_config.pop("dtype")
+            model = cls(**model_config, xp=xp, dtype=dtype)
+        except (TypeError, ValueError, KeyError) as err:
+            raise CheckpointError(f"{path} has an invalid model config ({err})") from None
+        params = {k[6:]: v for k, v in arrays.items() if k.startswith("param/")}
+        model.set_parameters(params, source=str(path))
+        return model
+
+
+def _to_host(x):
+    return x.get() if hasattr(x, "get") else np.array(x, copy=True)

@@ -1,0 +1,88 @@
+"""Adam / AdamW with bias correction, LRU-aware weight decay and learning rate, and
+global-norm gradient clipping. Parameters are updated in place."""
+
+import math
+
+from linrec.nn.lru import SSM_PARAMS
+
+__all__ = ["Adam", "clip_grad_norm", "is_ssm"]
+
+
+def is_ssm(name):
+    """True for the LRU's recurrence parameters ``nu_log``, ``theta_log``, ``gamma_log``."""
+    return name.rsplit(".", 1)[-1] in SSM_PARAMS
+
+
+def clip_grad_norm(grads, max_norm):
+    """Scale every gradient in place so that their global L2 norm is at most
+    ``max_norm`` (None: no clipping). Returns the norm before clipping (a float)."""
+    total = math.sqrt(sum(float((g * g).sum()) for g in grads.values()))
+    if max_norm is not None and total > max_norm:
+        scale = max_norm / (total + 1e-12)
+        for g in grads.values():
+            g *= scale
+    return total
+
+
+class Adam:
+    """Adam (``decoupled=False``: L2 added to the gradient) or AdamW (``decoupled=True``).
+
+    Weight decay applies to matrices only (``ndim >= 2``): never to biases, norm gains,
+    ``D`` or the LRU's ``nu_log``/``theta_log``/``gamma_log`` (as the LRU paper does).
+    Those three recurrence parameters take ``lr * ssm_lr_scale``.
+
+    Parameters
+    ----------
+    params : dict
+        name -> array (``model.parameters()``), updated in place by :meth:`step`.
+    lr, betas, eps, weight_decay : the usual Adam hyper-parameters.
+    """
+
+    def __init__(self, params, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 decoupled=True, ssm_lr_scale=1.0):
+        self.params = params
+        self.lr, self.betas, self.eps = lr, betas, eps
+        self.weight_decay, self.decoupled, self.ssm_lr_scale = (
+            weight_decay, decoupled, ssm_lr_scale)
+        self.t = 0
+        self.m = {k: p * 0 for k, p in params.items()}
+        self.v = {k: p * 0 for k, p in params.items()}
+
+    def decays(self, name):
+        """Whether parameter ``name`` gets weight decay."""
+        return self.params[name].ndim >= 2 and not is_ssm(name)
+
+    def step(self, grads, lr=None):
+        """One update from ``grads`` (same keys as params) with learning rate ``lr``
+        (default: the constructor's)."""
+        lr = self.lr if lr is None else lr
+        b1, b2 = self.betas
+        self.t += 1
+        bc1, bc2 = 1.0 - b1**self.t, 1.0 - b2**self.t
+        for k, p in self.params.items():
+            g = grads[k]
+            decay = self.weight_decay if self.decays(k) else 0.0
+            if decay and not self.decoupled:
+                g = g + decay * p
+            m, v = self.m[k], self.v[k]
+            m *= b1
+            m += (1.0 - b1) * g
+            v *= b2
+            v += (1.0 - b2) * (g * g)
+            step_lr = lr * (self.ssm_lr_scale if is_ssm(k) else 1.0)
+            if decay and self.decoupled:
+                p *= 1.0 - step_lr * decay
+            p -= (step_lr / bc1) * m / ((v / bc2) ** 0.5 + self.eps)
+
+    def state(self):
+        """``(t, arrays)``: the step count and name -> moment arrays ("m/..", "v/..")."""
+        arrays = {f"m/{k}": v for k, v in self.m.items()}
+        arrays.update({f"v/{k}": v for k, v in self.v.items()})
+        return self.t, arrays
+
+    def load_state(self, t, arrays):
+        """Restore :meth:`state` (copies into the existing moment arrays)."""
+        for k in self.params:
+            self.m[k][...] = arrays[f"m/{k}"]
+            self.v[k][...] = arrays[f"v/{k}"]
+        self.t = int(t)
