@@ -1,0 +1,73 @@
+"""Names of the CUDA kernel instantiations, and their compilation with ``cupy.RawModule``.
+
+One module per ``(a dtype, b dtype)`` pair, compiled on first use (CuPy caches the binary
+on disk). The C++ names built here are the ``name_expressions`` given to NVRTC and the
+names looked up afterwards, so they must be spelled identically: build them only with
+:func:`expression`.
+"""
+
+import functools
+import pathlib
+
+import numpy as np
+
+from linrec.cuda import _plan
+
+__all__ = ["SOURCE_DIR", "SOURCE", "PAIRS", "KERNELS", "expression", "expressions",
+           "function"]
+
+SOURCE_DIR = pathlib.Path(__file__).parent
+SOURCE = SOURCE_DIR / "scan.cu"
+
+CXX_TYPES = {
+    np.dtype(np.float32): "float",
+    np.dtype(np.float64): "double",
+    np.dtype(np.complex64): "complex64",
+    np.dtype(np.complex128): "complex128",
+}
+
+# (a dtype, b dtype): a real `a` may scan a complex `b` of the same precision.
+PAIRS = tuple((np.dtype(ta), np.dtype(tb)) for ta, tb in [
+    (np.float32, np.float32), (np.float64, np.float64),
+    (np.complex64, np.complex64), (np.complex128, np.complex128),
+    (np.float32, np.complex64), (np.float64, np.complex128),
+])
+
+KERNELS = ("forward_tiles", "reduce_segments", "reduce_segments_adjoint", "carry_segments",
+           "backward_tiles", "sum_segments", "forward_channels", "backward_channels")
+
+
+def expression(kernel, ta, tb):
+    """The C++ name of ``kernel`` (in ``KERNELS``) for a of dtype ``ta``, b of ``tb``."""
+    a, b = CXX_TYPES[np.dtype(ta)], CXX_TYPES[np.dtype(tb)]
+    items = _plan.items_for(np.dtype(tb).itemsize)
+    tiled = f"{a}, {b}, {items}, {_plan.WARPS}"
+    return {
+        "forward_tiles": f"forward_tiles<{tiled}>",
+        "reduce_segments": f"reduce_segments<{tiled}, false>",
+        "reduce_segments_adjoint": f"reduce_segments<{tiled}, true>",
+        "carry_segments": f"carry_segments<{a}, {b}>",
+        "backward_tiles": f"backward_tiles<{tiled}>",
+        "sum_segments": f"sum_segments<{a}>",
+        "forward_channels": f"forward_channels<{a}, {b}>",
+        "backward_channels": f"backward_channels<{a}, {b}>",
+    }[kernel]
+
+
+def expressions(ta, tb):
+    """All kernel names of the module for the dtype pair ``(ta, tb)``."""
+    return [expression(k, ta, tb) for k in KERNELS]
+
+
+@functools.cache
+def _module(ta, tb):
+    import cupy
+
+    return cupy.RawModule(code=SOURCE.read_text(), options=(f"-I{SOURCE_DIR}",),
+                          name_expressions=expressions(ta, tb))
+
+
+def function(kernel, ta, tb):
+    """The compiled ``cupy.RawKernel`` of ``kernel`` for the dtype pair ``(ta, tb)``."""
+    ta, tb = np.dtype(ta), np.dtype(tb)
+    return _module(ta, tb).get_function(expression(kernel, ta, tb))

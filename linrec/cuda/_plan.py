@@ -1,0 +1,58 @@
+"""The blocking of the tiled kernels: items per thread, warps per chain, time segments.
+
+Pure Python so that the backend and the NumPy model of the kernels share it. A warp scans
+a sub-tile of ``32 * items`` steps; ``group_warps`` warps of a block share one chain, so a
+chunk is ``group_warps * 32 * items`` steps, carried serially through the chain. When the
+chains are too few to fill the GPU, the time axis is cut into ``nseg`` segments of
+``seg_len`` steps (a multiple of the chunk) that run on different blocks: the three-phase
+scan (reduce every segment to its affine pair, carry through the segments, rescan).
+"""
+
+from dataclasses import dataclass
+
+__all__ = ["WARP", "WARPS", "Plan", "items_for", "tiles"]
+
+WARP = 32
+WARPS = 4
+BYTES_PER_THREAD = 32
+BLOCKS_PER_SM = 8
+MIN_BLOCKS_PER_SM = 4
+
+
+def items_for(itemsize):
+    """Steps per thread for elements of ``itemsize`` bytes (b's type): 32 bytes of b."""
+    return max(1, BYTES_PER_THREAD // itemsize)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The launch geometry of one tiled scan.
+
+    ``grid = (chain_blocks, nseg)`` blocks of ``WARPS * 32`` threads; block x serves
+    chains ``x * (WARPS // group_warps) ...``; segment y covers steps
+    ``[y * seg_len, min(T, (y + 1) * seg_len))`` in iteration order.
+    """
+
+    items: int
+    group_warps: int
+    chunk: int
+    seg_len: int
+    nseg: int
+    chain_blocks: int
+
+
+def tiles(T, chains, itemsize, sms):
+    """The plan for ``chains`` chains of ``T`` steps of ``itemsize``-byte elements on a GPU
+    with ``sms`` multiprocessors (a small ``sms`` in tests forces segments early)."""
+    items = items_for(itemsize)
+    tile = WARP * items
+    group_warps = 1 if T <= tile else 2 if T <= 2 * tile else WARPS
+    chunk = group_warps * tile
+    chain_blocks = -(-chains // (WARPS // group_warps))
+    chunks = -(-T // chunk)
+    nseg = 1
+    if chain_blocks < MIN_BLOCKS_PER_SM * sms and chunks > 1:
+        nseg = min(chunks, -(-BLOCKS_PER_SM * sms // chain_blocks))
+    seg_len = -(-chunks // nseg) * chunk
+    nseg = -(-T // seg_len)
+    return Plan(items, group_warps, chunk, seg_len, nseg, chain_blocks)

@@ -1,0 +1,190 @@
+"""The CuPy backend: canonical strided views, the choice of kernel, and kernel launches.
+
+``forward`` and ``backward`` receive arrays already checked by ``linrec._api`` (same
+number of dimensions, compute dtypes, a non-negative axis, T > 0, a non-empty batch), as
+CuPy arrays on one device. Every operand is described, without copying, as a strided
+``(R, T, C)`` array (``linrec.cuda._layout``); broadcast operands keep stride 0.
+
+Kernels (``scan.cu``): when time is the faster axis of the output, the tiled kernels (a
+warp scans ``32 * items`` steps, warps of a block share a chain through shared memory,
+chunks carry state serially; few long chains are cut into segments scanned by the
+three-phase method). When channels are the faster axis, one thread per chain walks time
+(coalesced across channels). A reverse scan runs the same kernels with ``rev = 1``.
+
+The launch logic is written against an array module ``xp`` and a launcher ``run``, so
+the tests can drive it with NumPy arrays and ``linrec.cuda._model`` in place of the GPU.
+"""
+
+import numpy as np
+
+from linrec.cuda import _layout, _plan
+
+__all__ = ["forward", "backward", "CHANNEL_THREADS", "CHAIN_THREADS"]
+
+CHANNEL_THREADS = 128
+CHAIN_THREADS = 256
+
+
+def _cupy_launcher():
+    from linrec.cuda import _cupy, _kernels
+
+    cupy = _cupy.require()
+
+    def run(kernel, ta, tb, grid, block, args):
+        _kernels.function(kernel, ta, tb)(grid, block, args)
+
+    return cupy, run, _cupy.sm_count(cupy)
+
+
+def forward(a, b, h0, out, *, axis, reverse, method):
+    """``h`` and the final state; see ``linrec.scan`` for the contract.
+
+    ``method`` is ignored: the kernel follows from the layout. Raises ImportError /
+    RuntimeError (with the install command) when CuPy or a GPU is missing.
+    """
+    xp, run, sms = _cupy_launcher()
+    return forward_with(xp, run, sms, a, b, h0, out, axis=axis, reverse=reverse)
+
+
+def backward(grad_h, a, h, h0, grad_last, *, axis, reverse, method):
+    """``(grad_a, grad_b, grad_h0)``; see ``linrec.scan_vjp`` for the contract.
+
+    ``grad_a`` has ``h``'s shape with ``a``'s extent along ``axis`` (1 when ``a`` is
+    constant in time: summed there), not yet reduced over broadcast batch axes.
+    """
+    xp, run, sms = _cupy_launcher()
+    return backward_with(xp, run, sms, grad_h, a, h, h0, grad_last, axis=axis,
+                         reverse=reverse)
+
+
+def _i64(*values):
+    return [np.int64(v) for v in values]
+
+
+def _strided(view):
+    """``[view, *element strides]``: a pointer argument followed by its strides."""
+    return [view, *_i64(*_layout.element_strides(view))]
+
+
+def _batch(view):
+    """A batch-only ``(R, 1, C)`` view as ``[pointer, stride_r, stride_c]``."""
+    sr, _, sc = _layout.element_strides(view)
+    return [view, *_i64(sr, sc)]
+
+
+def _time_is_inner(view):
+    """Whether the tiled kernels suit this output view (time the faster-moving axis)."""
+    R, T, C = view.shape
+    _, st, sc = _layout.element_strides(view)
+    return C == 1 or T == 1 or abs(st) <= abs(sc)
+
+
+def _tiled_grid(plan, nseg):
+    return (plan.chain_blocks, nseg), (_plan.WARPS * _plan.WARP,)
+
+
+def _chains_grid(chains, threads):
+    return (-(-chains // threads),), (threads,)
+
+
+def forward_with(xp, run, sms, a, b, h0, out, *, axis, reverse):
+    """:func:`forward` on array module ``xp`` with launcher ``run`` and ``sms`` SMs."""
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    T = shape[axis]
+    batch = shape[:axis] + shape[axis + 1:]
+    ta, tb = a.dtype, b.dtype
+    h = _layout.empty_like_layout(xp, b, shape, tb) if out is None else out
+    h_last = xp.empty(batch, tb)
+    if h0 is None:
+        h0 = xp.zeros((1,) * len(batch), tb)
+    all_views = _layout.views(xp, shape, axis, [h, a, b, h0, h_last], [T, T, T, 1, 1])
+    rev = np.int32(1 if reverse else 0)
+    for idx in _layout.outer_indices(all_views[0]):
+        hv, av, bv, h0v, lv = (v[idx] for v in all_views)
+        R, _, C = hv.shape
+        dims = _i64(R, T, C)
+        if not _time_is_inner(hv):
+            grid, block = _chains_grid(R * C, CHANNEL_THREADS)
+            run("forward_channels", ta, tb, grid, block,
+                [*_strided(av), *_strided(bv), *_batch(h0v), *_strided(hv), *_batch(lv),
+                 *dims, rev])
+            continue
+        plan = _plan.tiles(T, R * C, tb.itemsize, sms)
+        carries = h0v
+        if plan.nseg > 1:
+            carries = _segment_carries(xp, run, "reduce_segments", ta, tb, plan, av, bv,
+                                       h0v, dims, rev)
+        grid, block = _tiled_grid(plan, plan.nseg)
+        run("forward_tiles", ta, tb, grid, block,
+            [*_strided(av), *_strided(bv), *_batch(h0v), *_strided(hv), *_batch(lv),
+             carries, *dims, np.int32(plan.group_warps), np.int64(plan.seg_len), rev])
+    return h, h_last
+
+
+def _segment_carries(xp, run, reduce_kernel, ta, tb, plan, av, bv, initv, dims, rev):
+    """Phases 1 and 2 of the multi-block scan: the state entering every segment,
+    as a contiguous ``(nseg, R * C)`` array."""
+    R, _, C = (int(d) for d in dims)
+    chains = R * C
+    pair_a = xp.empty((plan.nseg - 1, chains), ta)
+    pair_b = xp.empty((plan.nseg - 1, chains), tb)
+    grid, block = _tiled_grid(plan, plan.nseg - 1)
+    run(reduce_kernel, ta, tb, grid, block,
+        [*_strided(av), *_strided(bv), pair_a, pair_b, *dims,
+         np.int32(plan.group_warps), np.int64(plan.seg_len), rev])
+    carries = xp.empty((plan.nseg, chains), tb)
+    grid, block = _chains_grid(chains, CHAIN_THREADS)
+    run("carry_segments", ta, tb, grid, block,
+        [pair_a, pair_b, *_batch(initv), carries, *_i64(R, C, plan.nseg)])
+    return carries
+
+
+def backward_with(xp, run, sms, grad_h, a, h, h0, grad_last, *, axis, reverse):
+    """:func:`backward` on array module ``xp`` with launcher ``run`` and ``sms`` SMs."""
+    shape = h.shape
+    T = shape[axis]
+    batch = shape[:axis] + shape[axis + 1:]
+    ta, tb = a.dtype, h.dtype
+    grad_b = _layout.empty_like_layout(xp, h, shape, tb)
+    ga_shape = shape[:axis] + (a.shape[axis],) + shape[axis + 1:]
+    grad_a = _layout.empty_like_layout(xp, h, ga_shape, ta)
+    grad_h0 = xp.empty(batch, tb)
+    if h0 is None:
+        h0 = xp.zeros((1,) * len(batch), tb)
+    if grad_last is None:
+        grad_last = xp.zeros((1,) * len(batch), tb)
+    all_views = _layout.views(
+        xp, shape, axis, [grad_b, grad_h, a, h, grad_a, h0, grad_last, grad_h0],
+        [T, T, T, T, a.shape[axis], 1, 1, 1])
+    rev = np.int32(0 if reverse else 1)
+    accumulate = np.int32(1 if a.shape[axis] != T else 0)
+    for idx in _layout.outer_indices(all_views[0]):
+        gbv, ghv, av, hv, gav, h0v, glv, gh0v = (v[idx] for v in all_views)
+        R, _, C = gbv.shape
+        dims = _i64(R, T, C)
+        head = [*_strided(ghv), *_strided(av), *_strided(hv), *_batch(h0v), *_batch(glv)]
+        if not _time_is_inner(gbv):
+            grid, block = _chains_grid(R * C, CHANNEL_THREADS)
+            run("backward_channels", ta, tb, grid, block,
+                [*head, *_strided(gav), *_strided(gbv), *_batch(gh0v), *dims, rev,
+                 accumulate])
+            continue
+        plan = _plan.tiles(T, R * C, tb.itemsize, sms)
+        carries = glv
+        if plan.nseg > 1:
+            carries = _segment_carries(xp, run, "reduce_segments_adjoint", ta, tb, plan,
+                                       av, ghv, glv, dims, rev)
+        partial = None
+        grad_a_args = [*_strided(gav), np.int64(0)]
+        if accumulate and plan.nseg > 1:
+            partial = xp.empty((plan.nseg, R * C), ta)
+            grad_a_args = [partial, *_i64(C, 0, 1, R * C)]
+        grid, block = _tiled_grid(plan, plan.nseg)
+        run("backward_tiles", ta, tb, grid, block,
+            [*head, *grad_a_args, *_strided(gbv), *_batch(gh0v), carries, *dims,
+             np.int32(plan.group_warps), np.int64(plan.seg_len), rev, accumulate])
+        if partial is not None:
+            grid, block = _chains_grid(R * C, CHAIN_THREADS)
+            run("sum_segments", ta, tb, grid, block,
+                [partial, *_batch(gav), *_i64(R, C, plan.nseg)])
+    return grad_a, grad_b, grad_h0
