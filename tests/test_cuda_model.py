@@ -1,0 +1,185 @@
+"""The CUDA backend's algorithm, checked on the CPU through the NumPy model of its kernels.
+
+``linrec.scan`` / ``linrec.scan_vjp`` on NumPy arrays are routed through
+``linrec.cuda.backend`` (its layouts, plans and launch arguments) with
+``linrec.cuda._model.run`` executing each launch like the GPU would, and compared with
+``linrec.reference``. Lengths sit around every warp, tile, chunk and segment boundary of
+the plan; a small SM count forces the three-phase multi-block scan. Every output starts as
+NaN, so an element the kernels forget to write fails the comparison.
+"""
+
+import types
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import linrec
+from linrec import _namespace
+from linrec.cuda import _kernels, _model, _plan, backend
+from linrec.reference import reference_scan, reference_scan_vjp
+
+PAIRS = [pytest.param(ta, tb, id=f"{ta.name}-{tb.name}") for ta, tb in _kernels.PAIRS]
+FEW_SMS = 1
+MANY_SMS = 10**6
+
+
+class _PoisonedNumpy:
+    """NumPy, except that ``empty`` returns NaN-filled arrays."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def empty(shape, dtype=float, order="C"):
+        return np.full(shape, np.nan, dtype, order=order)
+
+
+def _shim(sms):
+    """A backend module whose launches run on the model, with NaN-poisoned allocations."""
+    xp = _PoisonedNumpy()
+    return types.SimpleNamespace(
+        forward=lambda a, b, h0, out, *, axis, reverse, method: backend.forward_with(
+            xp, _model.run, sms, a, b, h0, out, axis=axis, reverse=reverse),
+        backward=lambda gh, a, h, h0, gl, *, axis, reverse, method: backend.backward_with(
+            xp, _model.run, sms, gh, a, h, h0, gl, axis=axis, reverse=reverse),
+    )
+
+
+@pytest.fixture
+def on_model(monkeypatch):
+    """``use(sms)`` routes NumPy scans through the CUDA backend run by the model."""
+
+    def use(sms):
+        monkeypatch.setattr(_namespace, "backend_for", lambda xp: _shim(sms))
+
+    return use
+
+
+def _random(rng, shape, dtype, low=-1.0, high=1.0):
+    dtype = np.dtype(dtype)
+    x = rng.uniform(low, high, shape)
+    if dtype.kind == "c":
+        x = x * np.exp(1j * rng.uniform(0, 2 * np.pi, shape))
+    return x.astype(dtype)
+
+
+def _close(actual, expected, dtype):
+    single = np.dtype(dtype) in (np.float32, np.complex64)
+    scale = 1.0 + np.abs(expected).max(initial=0.0)
+    atol = (1e-4 if single else 1e-10) * scale
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=atol)
+
+
+def _check(rng, ta, tb, a_shape, b_shape, *, axis=-1, reverse=False, h0=True,
+           grad_last=True, b_view=None):
+    """Forward and backward of one problem against the reference (which scans the last
+    axis, so everything is moved there for it)."""
+    a = _random(rng, a_shape, ta, 0.5, 1.0)
+    b = _random(rng, b_shape, tb) if b_view is None else b_view
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    batch = shape[:axis % len(shape)] + shape[axis % len(shape) + 1:]
+    init = _random(rng, batch, tb) if h0 else None
+    h, last = linrec.scan(a, b, h0=init, axis=axis, reverse=reverse, return_last=True)
+    move = lambda x: np.moveaxis(np.broadcast_to(x, shape), axis, -1)  # noqa: E731
+    h_ref, last_ref = reference_scan(move(a), move(b), init, reverse=reverse)
+    _close(np.moveaxis(h, axis, -1), h_ref, tb)
+    _close(last, last_ref, tb)
+    gh = _random(rng, shape, tb)
+    gl = _random(rng, batch, tb) if grad_last else None
+    ga, gb, g0 = linrec.scan_vjp(gh, a, h, h0=init, axis=axis, reverse=reverse,
+                                 grad_last=gl)
+    ga_ref, gb_ref, g0_ref = reference_scan_vjp(move(gh), move(a), np.moveaxis(h, axis, -1),
+                                                init, reverse=reverse, grad_last=gl)
+    ga_ref = np.moveaxis(ga_ref, -1, axis)
+    ga_ref = ga_ref if np.dtype(ta).kind == "c" else ga_ref.real
+    padded = (1,) * (len(shape) - len(a.shape)) + a.shape
+    summed = tuple(i for i, n in enumerate(padded) if n == 1 and shape[i] != 1)
+    ga_ref = ga_ref.sum(axis=summed, keepdims=True).reshape(a.shape)
+    _close(ga, ga_ref, tb)
+    _close(np.moveaxis(gb, axis, -1), gb_ref, tb)
+    _close(g0, g0_ref, tb)
+
+
+def _boundary_lengths(tb):
+    tile = _plan.WARP * _plan.items_for(np.dtype(tb).itemsize)
+    around = {1, 31, 32, 33, tile - 1, tile, tile + 1, 2 * tile + 1, 4 * tile - 1,
+              4 * tile, 4 * tile + 1, 8 * tile + 1, 9 * tile + 3}
+    return sorted(around)
+
+
+@pytest.mark.parametrize(("ta", "tb"), PAIRS)
+@pytest.mark.parametrize("sms", [FEW_SMS, MANY_SMS], ids=["segments", "one-pass"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+def test_lengths_around_every_boundary(on_model, ta, tb, sms, reverse):
+    on_model(sms)
+    rng = np.random.default_rng(1)
+    for T in _boundary_lengths(tb):
+        _check(rng, ta, tb, (3, T), (3, T), reverse=reverse)
+
+
+@pytest.mark.parametrize(("ta", "tb"), PAIRS)
+def test_broadcast_a_and_channels_layout(on_model, ta, tb):
+    on_model(FEW_SMS)
+    rng = np.random.default_rng(2)
+    tile = _plan.WARP * _plan.items_for(np.dtype(tb).itemsize)
+    T = 5 * tile + 7
+    _check(rng, ta, tb, (), (2, 3, T))
+    _check(rng, ta, tb, (3, 1), (2, 3, T), reverse=True)
+    _check(rng, ta, tb, (2, 1, T), (2, 3, T), h0=False)
+    _check(rng, ta, tb, (2, 3, 1), (2, 3, T), grad_last=False)
+    _check(rng, ta, tb, (T, 3), (T, 3), axis=0)
+    _check(rng, ta, tb, (1, 3), (T, 3), axis=0, reverse=True)
+
+
+def test_strided_inplace_and_outer_dims(on_model):
+    on_model(FEW_SMS)
+    rng = np.random.default_rng(3)
+    T = 1100
+    base = _random(rng, (2, 6, 4, T + 3), np.float32)
+    _check(rng, np.float32, np.float32, (1,), None, b_view=base[:, ::2, :, 3:])
+    _check(rng, np.float32, np.float32, (1,), None, b_view=base[:, :, :, ::-1],
+           reverse=True)
+    _check(rng, np.float32, np.float32, (4, 1), None,
+           b_view=np.asfortranarray(base[0, 0]), axis=-1)
+    _check(rng, np.float32, np.float32, (), None, b_view=base[0].transpose(2, 0, 1), axis=0)
+    b = _random(rng, (3, T), np.complex64)
+    expected = linrec.scan(np.float32(0.9), b.copy())
+    assert linrec.scan(np.float32(0.9), b, out=b) is b
+    _close(b, expected, np.complex64)
+
+
+@given(
+    pair=st.sampled_from(_kernels.PAIRS),
+    T=st.integers(1, 1500),
+    chains=st.integers(1, 9),
+    reverse=st.booleans(),
+    a_kind=st.sampled_from(["full", "scalar", "channel", "time-constant"]),
+    sms=st.sampled_from([FEW_SMS, 2, MANY_SMS]),
+)
+def test_model_matches_reference(pair, T, chains, reverse, a_kind, sms):
+    ta, tb = pair
+    a_shape = {"full": (chains, T), "scalar": (), "channel": (1, T),
+               "time-constant": (chains, 1)}[a_kind]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_namespace, "backend_for", lambda xp: _shim(sms))
+        _check(np.random.default_rng(T), ta, tb, a_shape, (chains, T), reverse=reverse)
+
+
+
+def test_plan_covers_the_sequence():
+    for itemsize in (4, 8, 16):
+        for T in (1, 33, 257, 1025, 2**20 + 3, 2**26):
+            for chains in (1, 7, 5000, 10**6):
+                p = _plan.tiles(T, chains, itemsize, 132)
+                assert p.seg_len % p.chunk == 0
+                assert (p.nseg - 1) * p.seg_len < T <= p.nseg * p.seg_len
+                assert p.chain_blocks * (_plan.WARPS // p.group_warps) >= chains
+                assert p.nseg < 65536
+
+
+def test_plan_spreads_one_long_row_over_the_gpu():
+    p = _plan.tiles(2**26, 1, 4, 132)
+    assert p.nseg >= 4 * 132
+    assert _plan.tiles(65536, 8 * 1536, 4, 132).nseg == 1
