@@ -20,7 +20,7 @@ from numpy.lib.stride_tricks import as_strided
 __all__ = ["forward", "backward", "choose_method", "CHUNK_MIN", "CHANNEL_BLOCK"]
 
 CHUNK_MIN = 4096
-CHANNEL_BLOCK = 64
+CHANNEL_BLOCK = 16
 CHANNELS_MIN = 8
 
 _LAUNCH_LOCK = threading.Lock()
@@ -96,10 +96,11 @@ def _chunk_length(T, threads):
 
 
 def _channel_block(R, C, threads):
-    block = CHANNEL_BLOCK
-    while block > CHANNELS_MIN and R * -(-C // block) < 2 * threads:
-        block //= 2
-    return block
+    """Channels per task: as wide as possible while every thread gets a task."""
+    blocks = -(-threads // R)
+    block = -(-C // blocks)
+    return max(CHANNEL_BLOCK, -(-block // CHANNEL_BLOCK) * CHANNEL_BLOCK) if \
+        blocks > 1 else C
 
 
 def _outer_indices(view):

@@ -1,0 +1,195 @@
+"""CPU benchmark: linrec against the memory-bandwidth floor and the tools people use today.
+
+Prints one table of medians and ratios, all measured in one run on this machine, and
+writes it (Markdown, with the machine description) to ``docs/benchmarks/cpu_scan.md``
+unless ``--no-write`` is given. Usage::
+
+    python benchmarks/cpu_scan.py [--quick] [--repeats N] [--no-write]
+
+Floor: ``np.multiply(a, b, out=h)`` on the same arrays (reads 2, writes 1: the bytes a
+forward scan must move). Ratios are ``time / floor`` (lower is better; below 1 is possible
+because the floor is single-threaded NumPy while linrec uses every core). Backward is
+reported as ``scan_vjp time / forward time``. Peers that would take minutes (the NumPy
+loop on long rows) are timed on a prefix of the time axis and scaled linearly; the table
+marks them with "~".
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+import scipy
+import scipy.signal
+
+import linrec
+from linrec.cpu.kernels import scan_1d
+
+SHAPES = [((256, 65536), -1, "time-last"), ((65536, 256), 0, "time-first"),
+          ((1, 2**24), -1, "one long row")]
+QUICK_SHAPES = [((64, 16384), -1, "time-last"), ((16384, 64), 0, "time-first"),
+                ((1, 2**21), -1, "one long row")]
+DTYPES = [np.float32, np.float64, np.complex64]
+LOOP_STEPS = 2048
+
+
+def median_time(fn, repeats):
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+@numba.njit(cache=True)
+def _njit_loop(a, b, h):
+    for i in range(b.shape[0]):
+        scan_1d(a[i], b[i], 0.0, h[i], False)
+
+
+def njit_loop(a, b, h, axis):
+    """A plain sequential @njit loop (one thread), rows moved to the last axis."""
+    am, bm, hm = (np.moveaxis(x, axis, -1) for x in (a, b, h))
+    _njit_loop(am, bm, hm)
+
+
+def numpy_loop(a, b, h, axis, steps):
+    """The recurrence as a Python loop over time of vectorised NumPy steps."""
+    am, bm, hm = (np.moveaxis(x, axis, -1) for x in (a, b, h))
+    state = np.zeros(bm.shape[:-1], bm.dtype)
+    for t in range(steps):
+        state = am[..., t] * state + bm[..., t]
+        hm[..., t] = state
+
+
+def jax_scan():
+    """jax.lax.associative_scan over pairs, jitted; None when jax is not installed."""
+    try:
+        import jax
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)
+
+    def combine(left, right):
+        return right[0] * left[0], right[0] * left[1] + right[1]
+
+    def run(a, b, axis):
+        return jax.lax.associative_scan(combine, (a, b), axis=axis)[1]
+
+    return jax.jit(run, static_argnums=2)
+
+
+def make_inputs(shape, dtype, rng):
+    real = np.finfo(dtype).dtype
+    a = rng.uniform(0.9, 0.999, shape).astype(real).astype(dtype)
+    b = rng.standard_normal(shape).astype(real).astype(dtype)
+    return a, b
+
+
+def bench_case(shape, axis, dtype, repeats, rng, jax_fn):
+    a, b = make_inputs(shape, dtype, rng)
+    h = np.empty_like(b)
+    floor = median_time(lambda: np.multiply(a, b, out=h), repeats)
+    row = {"floor": floor}
+    row["forward"] = median_time(lambda: linrec.scan(a, b, axis=axis, out=h), repeats)
+    hh = linrec.scan(a, b, axis=axis)
+    gh = np.ones_like(b)
+    row["backward"] = median_time(lambda: linrec.scan_vjp(gh, a, hh, axis=axis), repeats)
+    row["njit loop"] = median_time(lambda: njit_loop(a, b, h, axis), max(1, repeats // 2))
+    T = shape[axis]
+    steps = min(T, LOOP_STEPS)
+    loop = median_time(lambda: numpy_loop(a, b, h, axis, steps), 1)
+    row["numpy loop"] = loop * T / steps
+    row["numpy loop scaled"] = steps < T
+    if dtype != np.complex64 or True:
+        a_const = a.flat[0]
+        row["forward const a"] = median_time(
+            lambda: linrec.scan(a_const, b, axis=axis, out=h), repeats)
+        row["lfilter"] = median_time(
+            lambda: scipy.signal.lfilter([1.0], [1.0, -a_const], b, axis=axis),
+            max(1, repeats // 2))
+    if jax_fn is not None:
+        import jax
+        import jax.numpy as jnp
+
+        ja, jb = jnp.asarray(a), jnp.asarray(b)
+        row["jax"] = median_time(lambda: jax.block_until_ready(jax_fn(ja, jb, axis)),
+                                 max(1, repeats // 2))
+    return row
+
+
+def machine_description():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    versions = (f"Python {platform.python_version()}, numpy {np.__version__}, "
+                f"numba {numba.__version__} (threads {numba.get_num_threads()}), "
+                f"scipy {scipy.__version__}, linrec {linrec.__version__}")
+    try:
+        import jax
+
+        versions += f", jax {jax.__version__}"
+    except ImportError:
+        versions += ", jax not installed"
+    return f"{cpu}, {os.cpu_count()} logical CPUs; {versions}"
+
+
+def format_table(results):
+    header = ("| shape | axis | dtype | floor ms | fwd/floor | bwd/fwd | njit loop/fwd "
+              "| numpy loop/fwd | lfilter/fwd(const a) | jax/fwd |")
+    lines = [header, "|" + "---|" * 10]
+    for (label, shape, axis, dtype), row in results:
+        fwd = row["forward"]
+        loop_mark = "~" if row["numpy loop scaled"] else ""
+        lfilter = f"{row['lfilter'] / row['forward const a']:.1f}"
+        jax_ratio = f"{row['jax'] / fwd:.1f}" if "jax" in row else "n/a"
+        lines.append(
+            f"| {shape} {label} | {axis} | {np.dtype(dtype).name} | "
+            f"{row['floor'] * 1e3:.1f} | {fwd / row['floor']:.2f} | "
+            f"{row['backward'] / fwd:.2f} | {row['njit loop'] / fwd:.1f} | "
+            f"{loop_mark}{row['numpy loop'] / fwd:.0f} | {lfilter} | {jax_ratio} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller shapes")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--output", default=str(Path(__file__).parents[1] / "docs" /
+                                                "benchmarks" / "cpu_scan.md"))
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    jax_fn = jax_scan()
+    results = []
+    for shape, axis, label in (QUICK_SHAPES if args.quick else SHAPES):
+        for dtype in DTYPES:
+            print(f"  {shape} axis={axis} {np.dtype(dtype).name} ...", file=sys.stderr)
+            row = bench_case(shape, axis, dtype, args.repeats, rng, jax_fn)
+            results.append(((label, shape, axis, dtype), row))
+    table = format_table(results)
+    machine = machine_description()
+    print(machine)
+    print(table)
+    if not args.no_write:
+        text = (f"# CPU benchmark\n\nMachine: {machine}\n\nCommand: `python "
+                f"benchmarks/cpu_scan.py{' --quick' if args.quick else ''}` "
+                f"(medians of {args.repeats} repeats, all in one run)\n\n{table}\n")
+        Path(args.output).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
