@@ -168,10 +168,9 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False):
         Coefficients; broadcast against ``b`` with NumPy's rules. A broadcast ``a`` (a
         scalar, or shape ``(C, 1)`` for ``b`` of shape ``(C, T)``) stays one small block
         that every task reads with stride 0; it is never materialised at ``b``'s size.
-    b : dask array (or NumPy array when ``a`` is a dask array)
-        Inputs; chunked in any way along any axis, including ``axis``. At least one of
-        ``a`` and ``b`` must be a dask array. NumPy chunks run on the CPU (Numba), CuPy
-        chunks on the GPU.
+    b : dask array (or a NumPy array when ``a`` or ``h0`` is a dask array)
+        Inputs; chunked in any way along any axis, including ``axis``. NumPy chunks run
+        on the CPU (Numba), CuPy chunks on the GPU.
     h0 : dask array, NumPy array or scalar, optional
         Initial state: the broadcast shape of ``a`` and ``b`` without ``axis``, or
         anything that broadcasts to it. Zero when omitted.
@@ -190,7 +189,7 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False):
     Raises
     ------
     TypeError
-        Neither ``a`` nor ``b`` is a dask array; unsupported dtypes (as
+        None of ``a``, ``b``, ``h0`` is a dask array; unsupported dtypes (as
         :func:`linrec.scan`).
     ValueError
         Shapes that do not broadcast; an operand with unknown chunk sizes (NaN chunks,
@@ -198,7 +197,7 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False):
     numpy.exceptions.AxisError
         ``axis`` out of range.
     """
-    _require_dask("scan", a=a, b=b)
+    _require_dask("scan", a=a, b=b, h0=h0)
     a, b, h0 = _coerce(a), _coerce(b), _coerce(h0)
     dtype = _api._result_dtype([("a", a), ("b", b), ("h0", h0)])
     if getattr(b, "ndim", 0) == 0:
