@@ -19,6 +19,10 @@ adds to each element beyond the sequential loop: 0 for the loop, 1 for linrec's 
 scan (the carry and the fix-up), about ``log2`` of the tree size for tree-shaped scans.
 ``N[t] = sum_r (t - r + 1) * |a[r+1] ... a[t]| * |b[r]|``: the bound grows with the
 length and with the partial products of ``|a|``.
+
+:func:`assert_scan_close` compares with a sequential reference loop run in the widest
+precision NumPy has (``longdouble``, extended precision on x86; float64 elsewhere) and
+adds that loop's own bound (the formula with its ``u`` and ``depth = 0``).
 """
 
 import math
@@ -26,11 +30,12 @@ import math
 import numpy as np
 
 from linrec.testing._host import time_last, to_numpy
-from linrec.testing.reference import reference_scan
 
 __all__ = ["scan_error_bound", "assert_scan_close"]
 
 _SHOWN = 5
+_WIDEST = np.longdouble if np.finfo(np.longdouble).eps < np.finfo(np.float64).eps \
+    else np.float64
 
 
 def _steps(a_complex):
@@ -47,23 +52,32 @@ def _rounded(name, x, dtype):
     return x.astype(target)
 
 
-def _magnitudes(a, b, h0, axis, reverse):
-    """``M``, ``N`` and ``Q`` (see the module docstring) in float64, time axis last."""
-    (a, b), axis = time_last([np.abs(a), np.abs(b)], axis)
-    a, b = np.broadcast_arrays(a.astype(np.float64), b.astype(np.float64))
+def _sweep(a, b, h0, axis, reverse, with_reference):
+    """One sequential pass: ``[M, N, Q]`` in float64 (see the module docstring) and, if
+    asked, the reference ``h`` in the widest precision; each the broadcast shape."""
+    (a, b), axis = time_last([a, b], axis)
+    a, b = np.broadcast_arrays(a, b)
     shape = b.shape
-    m = np.zeros(shape[:-1]) + (0.0 if h0 is None else np.abs(to_numpy(h0)))
-    n = np.zeros(shape[:-1])
-    q = np.zeros(shape[:-1])
-    out_m, out_n, out_q = (np.zeros(shape) for _ in range(3))
+    abs_a, abs_b = np.abs(a).astype(np.float64), np.abs(b).astype(np.float64)
+    m = np.zeros(shape[:-1]) + (0.0 if h0 is None else np.abs(h0).astype(np.float64))
+    n, q = np.zeros(shape[:-1]), np.zeros(shape[:-1])
+    out = [np.zeros(shape) for _ in range(3)]
+    if with_reference:
+        wide = np.result_type(_WIDEST, a, b, 0.0 if h0 is None else h0)
+        a, b = a.astype(wide), b.astype(wide)
+        h = np.zeros(shape[:-1], wide) + (0.0 if h0 is None else h0.astype(wide))
+        out.append(np.zeros(shape, wide))
     steps = range(shape[-1] - 1, -1, -1) if reverse else range(shape[-1])
     with np.errstate(over="ignore", invalid="ignore"):
         for t in steps:
-            m = a[..., t] * m + b[..., t]
-            n = a[..., t] * n + m
-            q = a[..., t] * q + 1.0
-            out_m[..., t], out_n[..., t], out_q[..., t] = m, n, q
-    return [np.moveaxis(x, -1, axis) for x in (out_m, out_n, out_q)], axis
+            m = abs_a[..., t] * m + abs_b[..., t]
+            n = abs_a[..., t] * n + m
+            q = abs_a[..., t] * q + 1.0
+            out[0][..., t], out[1][..., t], out[2][..., t] = m, n, q
+            if with_reference:
+                h = a[..., t] * h + b[..., t]
+                out[3][..., t] = h
+    return [np.moveaxis(x, -1, axis) for x in out], axis
 
 
 def _gamma(c, u, k):
@@ -71,26 +85,26 @@ def _gamma(c, u, k):
     return c * u / denominator if denominator > 0 else math.inf
 
 
-def _bound(a, b, h0, axis, reverse, dtype, depth):
-    """Error bound of a scan in ``dtype`` plus that of the float64 reference loop."""
+def _bound(m, n, q, T, c, dtype, depth):
+    """The module docstring's bound for an order of ``depth`` in ``dtype``'s precision."""
+    info = np.finfo(dtype)
+    u = float(info.eps) / 2
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (_gamma(c, u, T + depth + 1) * (n + depth * m)
+                + c * float(info.smallest_normal) * q)
+
+
+def _check_depth(depth):
     if depth < 0:
         raise ValueError(f"depth must be non-negative, got {depth}")
-    (m, n, q), axis = _magnitudes(a, b, h0, axis, reverse)
-    T = m.shape[axis]
-    c = _steps(np.iscomplexobj(a))
-    info, ref = np.finfo(dtype), np.finfo(np.float64)
-    u, u_ref = float(info.eps) / 2, float(ref.eps) / 2
-    with np.errstate(over="ignore", invalid="ignore"):
-        return (_gamma(c, u, T + depth + 1) * (n + depth * m) + _gamma(c, u_ref, T + 1) * n
-                + c * (float(info.smallest_normal) + float(ref.smallest_normal)) * q)
 
 
 def scan_error_bound(a, b, *, h0=None, axis=-1, reverse=False, dtype=None, depth=1):
-    """Elementwise bound on the error of any scan of ``(a, b)`` computed in ``dtype``.
+    """Elementwise bound on the error of a scan of ``(a, b)`` computed in ``dtype``.
 
     The bound of the module docstring for an evaluation order of the given ``depth``,
     with the inputs first rounded to ``dtype``'s precision; it is ``inf`` where the
-    magnitudes overflow.
+    magnitudes overflow. (:func:`assert_scan_close` adds its reference's own bound.)
 
     Parameters
     ----------
@@ -114,16 +128,19 @@ def scan_error_bound(a, b, *, h0=None, axis=-1, reverse=False, dtype=None, depth
     numpy.exceptions.AxisError
         ``axis`` out of range.
     """
+    _check_depth(depth)
     if dtype is None:
         dtype = np.result_type(*[to_numpy(x) for x in (a, b, h0) if x is not None])
     a, b = _rounded("a", a, dtype), _rounded("b", b, dtype)
     h0 = None if h0 is None else _rounded("h0", h0, dtype)
-    return _bound(a, b, h0, axis, reverse, dtype, depth)
+    (m, n, q), axis = _sweep(a, b, h0, axis, reverse, with_reference=False)
+    return _bound(m, n, q, m.shape[axis], _steps(a.dtype.kind == "c"), dtype, depth)
 
 
 def _report(h, ref, err, bound, bad, context):
     count = int(bad.sum())
-    ratio = np.where(bad, err / np.where(bound > 0, bound, np.nan), -np.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(bad, err / bound, -np.inf)
     ratio = np.where(np.isnan(ratio), np.inf, ratio)
     worst = np.unravel_index(int(np.argmax(ratio)), h.shape)
     shown = [tuple(int(i) for i in idx) for idx in np.argwhere(bad)[:_SHOWN]]
@@ -139,10 +156,10 @@ def _report(h, ref, err, bound, bad, context):
 def assert_scan_close(h, a, b, *, h0=None, axis=-1, reverse=False, depth=1):
     """Assert that ``h`` is the scan of ``(a, b)`` to within the forward-error bound.
 
-    ``h`` is compared elementwise with :func:`linrec.testing.reference_scan` of the
-    inputs rounded to ``h``'s precision. The tolerance is :func:`scan_error_bound` for
-    ``h``'s dtype plus the bound of the float64 reference itself. Where the reference is
-    NaN or infinite, ``h`` must be NaN or infinite too.
+    ``h`` is compared elementwise with a sequential reference loop over the inputs
+    rounded to ``h``'s precision, run in the widest precision available. The tolerance
+    is :func:`scan_error_bound` for ``h``'s dtype plus the reference loop's own bound.
+    Where the reference is NaN or infinite, ``h`` must be NaN or infinite too.
 
     Parameters
     ----------
@@ -158,9 +175,12 @@ def assert_scan_close(h, a, b, *, h0=None, axis=-1, reverse=False, depth=1):
         ``h`` has the wrong shape, is real where the inputs are complex, or differs
         from the reference by more than the bound somewhere (the message names the
         worst element, its error and its bound).
+    ValueError
+        A negative ``depth``.
     numpy.exceptions.AxisError
         ``axis`` out of range.
     """
+    _check_depth(depth)
     h = to_numpy(h)
     if h.dtype.kind not in "fc":
         raise AssertionError(f"h has dtype {h.dtype}; a scan returns floats or complex")
@@ -172,13 +192,13 @@ def assert_scan_close(h, a, b, *, h0=None, axis=-1, reverse=False, depth=1):
     shape = np.broadcast_shapes(a.shape, b.shape)
     if h.shape != shape:
         raise AssertionError(f"h has shape {h.shape}; the scan's shape is {shape}")
-    ref, _ = reference_scan(a, b, h0, reverse, axis=axis)
-    bound = _bound(a, b, h0, axis, reverse, h.dtype, depth)
-    finite = np.isfinite(ref)
+    (m, n, q, ref), axis_ = _sweep(a, b, h0, axis, reverse, with_reference=True)
+    T, c = shape[axis_], _steps(a.dtype.kind == "c")
+    bound = _bound(m, n, q, T, c, h.dtype, depth) + _bound(m, n, q, T, c, _WIDEST, 0)
     with np.errstate(invalid="ignore", over="ignore"):
-        err = np.abs(h.astype(ref.dtype) - ref)
-        bad = np.where(finite, ~(err <= bound), np.isfinite(h))
+        err = np.abs(h.astype(ref.dtype) - ref).astype(np.float64)
+        bad = np.where(np.isfinite(ref), ~(err <= bound), np.isfinite(h))
     if bad.any():
         context = (f"dtype {h.dtype}, shape {h.shape}, axis={axis}, reverse={reverse}, "
-                   f"h0 {'given' if h0 is not None else 'zero'}")
+                   f"depth={depth}, h0 {'given' if h0 is not None else 'zero'}")
         raise AssertionError(_report(h, ref, err, bound, bad, context))
