@@ -120,7 +120,9 @@ def test_lengths_around_every_boundary(on_model, ta, tb, sms, reverse):
 
 
 @pytest.mark.parametrize(("ta", "tb"), PAIRS)
-def test_broadcast_a_and_channels_layout(on_model, ta, tb):
+def test_broadcast_a_and_time_first_layouts(on_model, ta, tb):
+    """Time-first layouts: copied to time-last when chains are few, else one thread per
+    chain (the channels kernels)."""
     on_model(FEW_SMS)
     rng = np.random.default_rng(2)
     tile = _plan.WARP * _plan.items_for(np.dtype(tb).itemsize)
@@ -131,6 +133,9 @@ def test_broadcast_a_and_channels_layout(on_model, ta, tb):
     _check(rng, ta, tb, (2, 3, 1), (2, 3, T), grad_last=False)
     _check(rng, ta, tb, (T, 3), (T, 3), axis=0)
     _check(rng, ta, tb, (1, 3), (T, 3), axis=0, reverse=True)
+    many = backend.CHANNEL_CHAINS_PER_SM * FEW_SMS + 1
+    _check(rng, ta, tb, (40, many), (40, many), axis=0)
+    _check(rng, ta, tb, (1, many), (33, many), axis=0, reverse=True)
 
 
 def test_strided_inplace_and_outer_dims(on_model):
@@ -183,3 +188,26 @@ def test_plan_spreads_one_long_row_over_the_gpu():
     p = _plan.tiles(2**26, 1, 4, 132)
     assert p.nseg >= 4 * 132
     assert _plan.tiles(65536, 8 * 1536, 4, 132).nseg == 1
+
+
+def test_every_kernel_is_exercised(monkeypatch):
+    """The cases above reach every kernel of the module (and so does this one)."""
+    launched = set()
+    xp = _PoisonedNumpy()
+
+    def record(kernel, *args):
+        launched.add(kernel)
+        _model.run(kernel, *args)
+
+    shim = types.SimpleNamespace(
+        forward=lambda a, b, h0, out, *, axis, reverse, method: backend.forward_with(
+            xp, record, FEW_SMS, a, b, h0, out, axis=axis, reverse=reverse),
+        backward=lambda gh, a, h, h0, gl, *, axis, reverse, method: backend.backward_with(
+            xp, record, FEW_SMS, gh, a, h, h0, gl, axis=axis, reverse=reverse),
+    )
+    monkeypatch.setattr(_namespace, "backend_for", lambda xp: shim)
+    rng = np.random.default_rng(4)
+    many = backend.CHANNEL_CHAINS_PER_SM * FEW_SMS + 1
+    _check(rng, np.float32, np.float32, (2, 1), (2, 5000))
+    _check(rng, np.float32, np.float32, (5, many), (5, many), axis=0)
+    assert launched == set(_kernels.KERNELS)

@@ -9,7 +9,9 @@ Kernels (``scan.cu``): when time is the faster axis of the output, the tiled ker
 warp scans ``32 * items`` steps, warps of a block share a chain through shared memory,
 chunks carry state serially; few long chains are cut into segments scanned by the
 three-phase method). When channels are the faster axis, one thread per chain walks time
-(coalesced across channels). A reverse scan runs the same kernels with ``rev = 1``.
+(coalesced across channels) if there are enough chains to fill the GPU; otherwise the
+operands are copied to a time-contiguous layout first (an extra pass, counted in the
+benchmark's times). A reverse scan runs the same kernels with ``rev = 1``.
 
 The launch logic is written against an array module ``xp`` and a launcher ``run``, so
 the tests can drive it with NumPy arrays and ``linrec.cuda._model`` in place of the GPU.
@@ -19,10 +21,12 @@ import numpy as np
 
 from linrec.cuda import _layout, _plan
 
-__all__ = ["forward", "backward", "CHANNEL_THREADS", "CHAIN_THREADS"]
+__all__ = ["forward", "backward", "CHANNEL_THREADS", "CHAIN_THREADS",
+           "CHANNEL_CHAINS_PER_SM"]
 
 CHANNEL_THREADS = 128
 CHAIN_THREADS = 256
+CHANNEL_CHAINS_PER_SM = 256
 
 
 def _cupy_launcher():
@@ -79,6 +83,25 @@ def _time_is_inner(view):
     return C == 1 or T == 1 or abs(st) <= abs(sc)
 
 
+def _copy_to_time_last(x, axis, shape, sms):
+    """Whether to scan a time-contiguous copy instead of ``x`` (b or h, full-shaped).
+
+    True when time is not ``x``'s fastest axis and the chains are too few for the
+    one-thread-per-chain kernel to keep the memory system busy; the tiled kernels on a
+    copy then win despite the extra pass.
+    """
+    batch = [d for d in range(len(shape)) if d != axis and shape[d] > 1]
+    if shape[axis] == 1 or not batch or tuple(x.shape) != tuple(shape):
+        return False
+    chains = int(np.prod([shape[d] for d in batch]))
+    inner = min(abs(x.strides[d]) for d in batch)
+    return abs(x.strides[axis]) > inner and chains < CHANNEL_CHAINS_PER_SM * sms
+
+
+def _time_last(xp, x, axis):
+    return xp.ascontiguousarray(xp.moveaxis(x, axis, -1))
+
+
 def _tiled_grid(plan, nseg):
     return (plan.chain_blocks, nseg), (_plan.WARPS * _plan.WARP,)
 
@@ -90,6 +113,15 @@ def _chains_grid(chains, threads):
 def forward_with(xp, run, sms, a, b, h0, out, *, axis, reverse):
     """:func:`forward` on array module ``xp`` with launcher ``run`` and ``sms`` SMs."""
     shape = np.broadcast_shapes(a.shape, b.shape)
+    if _copy_to_time_last(b, axis, shape, sms):
+        h, h_last = forward_with(xp, run, sms, _time_last(xp, a, axis),
+                                 _time_last(xp, b, axis), h0, None, axis=len(shape) - 1,
+                                 reverse=reverse)
+        h = xp.moveaxis(h, -1, axis)
+        if out is None:
+            return h, h_last
+        out[...] = h
+        return out, h_last
     T = shape[axis]
     batch = shape[:axis] + shape[axis + 1:]
     ta, tb = a.dtype, b.dtype
@@ -142,6 +174,11 @@ def _segment_carries(xp, run, reduce_kernel, ta, tb, plan, av, bv, initv, dims, 
 def backward_with(xp, run, sms, grad_h, a, h, h0, grad_last, *, axis, reverse):
     """:func:`backward` on array module ``xp`` with launcher ``run`` and ``sms`` SMs."""
     shape = h.shape
+    if _copy_to_time_last(h, axis, shape, sms):
+        moved = [_time_last(xp, x, axis) for x in (grad_h, a, h)]
+        grads = backward_with(xp, run, sms, *moved, h0, grad_last, axis=len(shape) - 1,
+                              reverse=reverse)
+        return xp.moveaxis(grads[0], -1, axis), xp.moveaxis(grads[1], -1, axis), grads[2]
     T = shape[axis]
     batch = shape[:axis] + shape[axis + 1:]
     ta, tb = a.dtype, h.dtype
