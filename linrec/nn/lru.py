@@ -37,7 +37,7 @@ def ring_init(rng, n, r_min, r_max, max_phase):
     if not max_phase > 0.0:
         raise ValueError(f"need max_phase > 0, got {max_phase}")
     u1, u2 = rng.random(n), rng.random(n)
-    nu = -0.5 * np.log(u1 * (r_max**2 - r_min**2) + r_min**2)
+    nu = -0.5 * np.log(np.maximum(u1 * (r_max**2 - r_min**2) + r_min**2, 1e-300))
     theta = max_phase * np.maximum(u2, 1e-12)
     return np.log(np.maximum(nu, NU_MIN)), np.log(theta)
 

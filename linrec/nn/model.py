@@ -4,7 +4,9 @@
 
 Heads: ``task="forecast"`` pools the last step and the time mean (``pool``) and maps them
 to ``horizon * n_targets`` values, returned as ``(batch, horizon, n_targets)`` and trained
-with MSE; ``task="classify"`` pools and maps to ``n_classes`` logits, trained with
+with MSE; with ``pool="tail"`` it instead maps each of the last ``horizon`` steps to its
+``n_targets`` values (for inputs that extend over the forecast steps with known-future
+covariates). ``task="classify"`` pools and maps to ``n_classes`` logits, trained with
 softmax cross-entropy on integer labels.
 """
 
@@ -20,7 +22,7 @@ from linrec.nn.norm import make_norm
 __all__ = ["Model", "MODEL_FORMAT"]
 
 MODEL_FORMAT = "linrec.nn.Model/1"
-POOLS = ("last", "mean", "last+mean")
+POOLS = ("last", "mean", "last+mean", "tail")
 
 
 class Model(Layer):
@@ -37,7 +39,7 @@ class Model(Layer):
         Number of classes (``task="classify"``).
     d_model, d_state, n_layers : int
         H, the LRU state size N, and the number of blocks L.
-    pool : {"last", "mean", "last+mean"} or None
+    pool : {"last", "mean", "last+mean", "tail"} or None
         What the head reads; None picks "last+mean" to forecast and "mean" to classify.
     seed : int
         Seed of the initial parameters.
@@ -79,8 +81,12 @@ class Model(Layer):
         for i, block in enumerate(self.blocks):
             self.children[f"blocks.{i}"] = block
         self.children["norm"] = make_norm(norm, d_model, **kw)
+        if pool == "tail" and task != "forecast":
+            raise ValueError("pool='tail' is for task='forecast'")
         n_pool = 2 * d_model if pool == "last+mean" else d_model
         n_out = horizon * n_targets if task == "forecast" else n_classes
+        if pool == "tail":
+            n_out = n_targets
         self.children["head"] = Linear(n_pool, n_out, rng=rng, **kw)
 
     def check_input(self, x):
@@ -106,6 +112,9 @@ class Model(Layer):
             c_blocks.append(c)
         h, c_norm = ch["norm"].forward(h)
         pool = self.config["pool"]
+        if pool == "tail":
+            out, c_head = ch["head"].forward(h[:, -self.config["horizon"]:])
+            return out, (c_inp, c_blocks, c_norm, c_head, h.shape)
         parts = []
         if "last" in pool:
             parts.append(h[:, -1])
@@ -121,10 +130,14 @@ class Model(Layer):
         xp, ch = self.xp, self.children
         c_inp, c_blocks, c_norm, c_head, shape = cache
         grads = {}
-        dpool, g = ch["head"].backward(dout.reshape(shape[0], -1), c_head)
-        grads.update(prefixed("head", g))
-        dh = xp.zeros(shape, dtype=self.dtype)
         pool, d = self.config["pool"], shape[2]
+        dh = xp.zeros(shape, dtype=self.dtype)
+        if pool == "tail":
+            dtail, g = ch["head"].backward(dout, c_head)
+            dh[:, -dtail.shape[1]:] = dtail
+        else:
+            dpool, g = ch["head"].backward(dout.reshape(shape[0], -1), c_head)
+        grads.update(prefixed("head", g))
         if "last" in pool:
             dh[:, -1] += dpool[:, :d]
         if "mean" in pool:

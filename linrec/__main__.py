@@ -1,0 +1,238 @@
+"""The command line: ``python -m linrec {train,demo,digits}``.
+
+``train``   the main job: forecast the next day of Victorian electricity demand from the
+            past week; prints the test table of seasonal naive, least squares, the
+            unidirectional LRU model and BLUR; writes plots and ``results.json``.
+``demo``    the same job with a tiny budget (well under a minute of training).
+``digits``  sequential 8x8 digits: the classification head against logistic regression.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["main"]
+
+MODELS = (("lru", "LRU (unidirectional)", False), ("blur", "BLUR", True))
+
+
+def _limit_threads(n):
+    """Use ``n`` threads in Numba kernels and BLAS (oversubscribed BLAS threads on a
+    busy machine slow small matrix products by 100x)."""
+    import numba
+    import threadpoolctl
+
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    return threadpoolctl.threadpool_limits(limits=n, user_api="blas")
+
+
+def _namespace(device):
+    if device == "cpu":
+        return np
+    try:
+        import cupy
+
+        cupy.cuda.runtime.getDeviceCount()
+    except Exception as err:  # noqa: BLE001 - any failure means: no usable GPU
+        raise SystemExit(f"--device gpu needs CuPy and a CUDA GPU ({err}); "
+                         f"install linrec[cuda12] or use --device cpu") from None
+    return cupy
+
+
+def _host(x):
+    return x.get() if hasattr(x, "get") else np.asarray(x)
+
+
+def _model_kwargs(args):
+    return dict(d_model=args.d_model, d_state=args.d_state, n_layers=args.layers,
+                merge=args.merge, projection=args.projection, dropout=args.dropout,
+                r_min=args.r_min, r_max=args.r_max, max_phase=args.max_phase,
+                seed=args.seed)
+
+
+def _train_config(args, budget):
+    from linrec.train import TrainConfig
+
+    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
+                       steps_per_epoch=args.steps_per_epoch, lr=args.lr,
+                       weight_decay=args.weight_decay, clip=args.clip,
+                       patience=args.patience, seed=args.seed, budget_seconds=budget,
+                       progress=not args.quiet)
+
+
+def _format_table(title, columns, rows):
+    width = max(len(r[0]) for r in rows) + 2
+    lines = [title, "".ljust(width) + "".join(c.rjust(10) for c in columns)]
+    for name, values in rows:
+        lines.append(name.ljust(width) + "".join(f"{v:10.2f}" for v in values))
+    return "\n".join(lines)
+
+
+def run_forecast(args, xp):
+    """Train and compare the four forecasters; returns the results dict."""
+    from linrec.data import DATASETS, WindowSet, make_forecast_data
+    from linrec.data.plots import plot_forecasts, plot_losses
+    from linrec.nn import Model
+    from linrec.nn.baselines import LinearForecaster, seasonal_naive
+    from linrec.nn.metrics import forecast_metrics
+    from linrec.train import fit
+
+    start = time.perf_counter()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    series = DATASETS[args.dataset]()
+    data = make_forecast_data(series, lookback=args.lookback, horizon=args.horizon)
+    cols = series.target_columns
+    preds = {split: {} for split in ("val", "test")}
+    actual = {s: data.to_units(data.sets[s].all()[1]) for s in preds}
+    season = min(7 * series.steps_per_day, args.lookback)
+    for split in preds:
+        preds[split]["seasonal naive"] = seasonal_naive(
+            data.raw_inputs(split), cols, args.horizon, season)
+    train = data.sets["train"]
+    sub = WindowSet(train.inputs, train.targets, train.starts[::args.linear_stride],
+                    args.lookback, args.horizon)
+    linear = LinearForecaster().fit(sub, data.sets["val"])
+    for split in preds:
+        preds[split]["linear (least squares)"] = data.to_units(
+            linear.predict(data.sets[split].all()[0]))
+    summaries = {}
+    budget = None if args.budget_seconds is None else args.budget_seconds / len(MODELS)
+    for key, name, bidirectional in MODELS:
+        model = Model(data.n_features, horizon=args.horizon, n_targets=len(cols),
+                      bidirectional=bidirectional, xp=xp, **_model_kwargs(args))
+        summaries[name] = fit(model, train, data.sets["val"], _train_config(args, budget),
+                              checkpoint=out / f"{key}_checkpoint.npz", resume=args.resume,
+                              label=name)
+        model.save(out / f"{key}_model.npz")
+        for split in preds:
+            x = xp.asarray(data.sets[split].all()[0])
+            preds[split][name] = data.to_units(_host(model.predict(x)))
+    metrics = {s: {n: forecast_metrics(p, actual[s]) for n, p in preds[s].items()}
+               for s in preds}
+    table = _format_table(
+        f"{args.dataset}: {args.horizon}-step forecast from {args.lookback} steps, "
+        f"test split ({len(actual['test'])} windows), units of {series.targets[0]}",
+        ("MAE", "RMSE", "MAPE %"),
+        [(n, [m["MAE"], m["RMSE"], m["MAPE"]]) for n, m in metrics["test"].items()])
+    print(table)
+    plot_forecasts(out / "test_week.png", data, actual["test"], preds["test"])
+    plot_losses(out / "loss_curves.png", summaries)
+    results = dict(
+        dataset=args.dataset, lookback=args.lookback, horizon=args.horizon,
+        bounds=data.bounds, metrics=metrics, linear_alpha=linear.alpha,
+        model=_model_kwargs(args), training=summaries, argv=sys.argv[1:],
+        seconds=time.perf_counter() - start,
+    )
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=float))
+    print(f"plots, models and results.json in {out}")
+    return results
+
+
+def run_digits(args, xp):
+    """Sequential digits: the classification head against logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+
+    from linrec.data import load_digits_sequences
+    from linrec.nn import Model
+    from linrec.train import fit
+
+    start = time.perf_counter()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    sets = load_digits_sequences(seed=args.seed)
+    flat = {s: (d.x.reshape(len(d.x), -1), d.y) for s, d in sets.items()}
+    best = None
+    for c in (0.01, 0.1, 1.0, 10.0):
+        clf = LogisticRegression(C=c, max_iter=3000).fit(*flat["train"])
+        acc = clf.score(*flat["val"])
+        if best is None or acc > best[0]:
+            best = (acc, c, clf)
+    accuracy = {"logistic regression": best[2].score(*flat["test"])}
+    model = Model(1, task="classify", n_classes=10, xp=xp, **_model_kwargs(args))
+    summary = fit(model, sets["train"], sets["val"], _train_config(args, args.budget_seconds),
+                  checkpoint=out / "blur_checkpoint.npz", resume=args.resume, label="BLUR")
+    logits = _host(model.predict(xp.asarray(sets["test"].x)))
+    accuracy["BLUR (classification head)"] = float((logits.argmax(1) == sets["test"].y).mean())
+    print(_format_table(f"sequential digits: test accuracy (%), {len(sets['test'])} images",
+                        ("accuracy",), [(n, [100 * a]) for n, a in accuracy.items()]))
+    results = dict(accuracy=accuracy, logistic_C=best[1], training=summary,
+                   model=_model_kwargs(args), seconds=time.perf_counter() - start)
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=float))
+    return results
+
+
+def _add_common(p, *, out, epochs, steps, budget, lr):
+    p.add_argument("--out", default=out, help="output folder (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=epochs)
+    p.add_argument("--steps-per-epoch", type=int, default=steps,
+                   help="mini-batches per epoch, drawn at random (default %(default)s)")
+    p.add_argument("--budget-seconds", type=float, default=budget,
+                   help="training time cap over all neural models (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=lr)
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--clip", type=float, default=1.0)
+    p.add_argument("--patience", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--threads", type=int, default=1,
+                   help="Numba and BLAS threads (default %(default)s)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoints in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--d-model", type=int, default=32)
+    p.add_argument("--d-state", type=int, default=32)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--merge", choices=("sum", "concat"), default="sum")
+    p.add_argument("--projection", choices=("glu", "mlp"), default="glu")
+    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--r-min", type=float, default=0.0)
+    p.add_argument("--r-max", type=float, default=0.99)
+    p.add_argument("--max-phase", type=float, default=2 * np.pi)
+
+
+def _add_forecast(p):
+    p.add_argument("--dataset", default="vic_elec", choices=("vic_elec",))
+    p.add_argument("--lookback", type=int, default=336)
+    p.add_argument("--horizon", type=int, default=48)
+    p.add_argument("--linear-stride", type=int, default=4,
+                   help="use every k-th training window for least squares")
+
+
+def build_parser():
+    """The argparse parser of ``python -m linrec``."""
+    parser = argparse.ArgumentParser(prog="python -m linrec", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("train", help="the main job: forecasting vic_elec (a few minutes)")
+    _add_common(p, out="runs/forecast", epochs=12, steps=50, budget=300.0, lr=3e-3)
+    _add_forecast(p)
+    p.set_defaults(func=run_forecast)
+    p = sub.add_parser("demo", help="the main job with a tiny budget (< 1 minute)")
+    _add_common(p, out="runs/demo", epochs=2, steps=15, budget=40.0, lr=3e-3)
+    _add_forecast(p)
+    p.set_defaults(func=run_forecast, linear_stride=16)
+    p = sub.add_parser("digits", help="sequence classification of 8x8 digits")
+    _add_common(p, out="runs/digits", epochs=15, steps=None, budget=240.0, lr=3e-3)
+    p.set_defaults(func=run_digits)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of ``python -m linrec`` and the ``linrec`` script."""
+    args = build_parser().parse_args(argv)
+    limits = _limit_threads(args.threads)
+    try:
+        args.func(args, _namespace(args.device))
+    finally:
+        limits.restore_original_limits()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
