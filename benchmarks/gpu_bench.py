@@ -27,6 +27,9 @@ import numpy as np
 
 SHAPES = [(8, 1536, 65536), (64, 1024, 2048), (4096, 128, 256), (1, 1, 2**26)]
 DTYPES = ["float32", "float64", "complex64"]
+# Time not the contiguous axis (float32 only): few chains (copied to time-last first),
+# and many chains (one thread per chain).
+TIME_MIDDLE = [(8, 65536, 1536), (64, 2048, 1024)]
 NAIVE_STEPS = 128
 TARGET_SECONDS = 0.4
 
@@ -95,7 +98,7 @@ def naive_loop(cupy, a, b, h, steps):
         h[..., t] = prev
 
 
-def bench_linrec(cupy, log, shape, dtype, quick):
+def bench_linrec(cupy, log, shape, dtype, quick, axis=-1):
     import linrec
 
     n = int(np.prod(shape))
@@ -107,7 +110,7 @@ def bench_linrec(cupy, log, shape, dtype, quick):
     b = random_array(cupy, shape, dtype, -1, 1)
     h = cupy.empty_like(b)
     gh = random_array(cupy, shape, dtype, -1, 1)
-    row = dict(shape=shape, dtype=dtype, elements=n)
+    row = dict(shape=shape, dtype=dtype, elements=n, axis=axis)
     copy = cupy.ElementwiseKernel("T x", "T y", "y = x", "linrec_bench_copy")
     fwd_floor = cupy.ElementwiseKernel("T x, T y", "T z", "z = x * y", "linrec_bench_fwd")
     bwd_floor = cupy.ElementwiseKernel("T x, T y, T z", "T u, T v", "u = x * y; v = z",
@@ -118,8 +121,8 @@ def bench_linrec(cupy, log, shape, dtype, quick):
         "copy_s": lambda: copy(b, h),
         "floor_fwd_s": lambda: fwd_floor(a, b, h),
         "floor_bwd_s": lambda: bwd_floor(gh, a, h, ga, gb),
-        "linrec_fwd_s": lambda: linrec.scan(a, b, out=h),
-        "linrec_bwd_s": lambda: linrec.scan_vjp(gh, a, h),
+        "linrec_fwd_s": lambda: linrec.scan(a, b, out=h, axis=axis),
+        "linrec_bwd_s": lambda: linrec.scan_vjp(gh, a, h, axis=axis),
     }
     for name, fn in measures.items():
         try:
@@ -135,6 +138,9 @@ def bench_linrec(cupy, log, shape, dtype, quick):
             row[f"linrec_{kind}_pct_copy"] = 100 * gbps / row["copy_GBps"]
             row[f"linrec_{kind}_vs_floor"] = row[f"floor_{kind}_s"] / row[key]
     steps = min(shape[-1], NAIVE_STEPS)
+    if axis != -1:
+        log.add(row)
+        return
     try:
         t = time_gpu(cupy, lambda: naive_loop(cupy, a, b, h, steps), repeats=3, warmup=1)
         row["naive_fwd_s"] = t * shape[-1] / steps
@@ -219,6 +225,8 @@ def table(rows):
              "| triton fwd+bwd ms | note |", "|---|---|---|---|---|---|"]
     for r in rows:
         shape = "x".join(map(str, r["shape"]))
+        if r.get("axis", -1) != -1:
+            shape += f" (axis={r['axis']})"
         if r.get("peer"):
             note = r.get("skipped") or "; ".join(
                 f"{k}: {v}" for k, v in r.items() if k.endswith("_error"))
@@ -273,12 +281,19 @@ def main():
                     log.error(f"linrec {shape} {dtype}")
                 cupy.get_default_memory_pool().free_all_blocks()
                 print(f"{shape} {dtype} done at {time.time() - started:.0f}s", flush=True)
-        if not args.no_peers:
+        if not args.no_peers and shape[-1] & (shape[-1] - 1) == 0:
             try:
                 bench_accelerated_scan(cupy, log, shape, args.quick)
             except Exception:
                 log.error(f"accelerated-scan {shape}")
             free_torch_cache()
+    if not args.peers_only:
+        for shape in TIME_MIDDLE:
+            try:
+                bench_linrec(cupy, log, shape, "float32", args.quick, axis=1)
+            except Exception:
+                log.error(f"linrec {shape} axis=1")
+            cupy.get_default_memory_pool().free_all_blocks()
     text = (f"{header}\n\nratios: '% copy' = bytes the scan must move / time, over the "
             f"copy's bandwidth; '/ floor' = time of an elementwise kernel moving the same "
             f"bytes / the scan's time (1.0 is the memory-bound limit).\n\n"

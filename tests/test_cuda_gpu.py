@@ -185,6 +185,29 @@ def test_one_long_row_uses_the_whole_gpu(dtype, reverse):
 
 
 @pytest.mark.usefixtures("poisoned")
+@pytest.mark.parametrize(("ta", "tb"), _kernels.PAIRS, ids=lambda t: t.name)
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.gpu
+@requires_gpu
+def test_time_first_with_many_chains(ta, tb, reverse):
+    """Enough chains for the one-thread-per-chain (channels) kernels."""
+    import cupy
+
+    rng = np.random.default_rng(9)
+    chains = backend.CHANNEL_CHAINS_PER_SM * _cupy.sm_count(cupy) + 3
+    a = _random(rng, (257, chains), ta, 0.3, 0.99)
+    b = _random(rng, (257, chains), tb)
+    h = linrec.scan(a, b, axis=0, reverse=reverse)
+    _close(linrec.scan(cupy.asarray(a), cupy.asarray(b), axis=0, reverse=reverse), h)
+    gh = _random(rng, h.shape, tb)
+    cpu = linrec.scan_vjp(gh, a[:1], h, axis=0, reverse=reverse)
+    got = linrec.scan_vjp(cupy.asarray(gh), cupy.asarray(a[:1]), cupy.asarray(h), axis=0,
+                          reverse=reverse)
+    for g, c in zip(got, cpu, strict=True):
+        _close(g, c)
+
+
+@pytest.mark.usefixtures("poisoned")
 @pytest.mark.gpu
 @requires_gpu
 def test_in_place_and_result_namespace():
