@@ -1,9 +1,10 @@
 """Every CUDA kernel instantiation compiles with nvcc for sm_80 and sm_90, without spills.
 
-The instantiations are exactly the ``name_expressions`` the CuPy loader hands to NVRTC
-(``linrec.cuda._kernels.expressions``), so a template or syntax error fails here, without
-a GPU. The sources must stay standalone (NVRTC inside CuPy has no system headers): they
-may include only each other.
+The compiled text is exactly what the CuPy loader hands to NVRTC (``source_text()``, the
+kernels with their headers pasted in, no include path), instantiated at exactly its
+``name_expressions``, so a template or syntax error fails here, without a GPU. The
+sources must stay standalone (NVRTC inside CuPy has no system headers): they may include
+only each other.
 """
 
 import pathlib
@@ -39,6 +40,13 @@ def test_sources_include_only_each_other():
                 assert m.group(1) in names, f"{path.name} includes {m.group(1)}"
 
 
+def test_source_text_pastes_each_header_once():
+    text = _kernels.source_text()
+    assert "#include" not in text
+    assert text.count("#define LINREC_SCALAR_CUH") == 1
+    assert text.count("#define LINREC_TILE_CUH") == 1
+
+
 def test_every_dtype_pair_has_every_kernel():
     for ta, tb in _kernels.PAIRS:
         names = _kernels.expressions(ta, tb)
@@ -47,7 +55,7 @@ def test_every_dtype_pair_has_every_kernel():
 
 @pytest.mark.skipif(_nvcc() is None, reason="nvcc not found (install the CUDA toolkit)")
 def test_all_instantiations_compile_with_nvcc(tmp_path):
-    lines = [f'#include "{_kernels.SOURCE.name}"', "void* linrec_instantiations[] = {"]
+    lines = [_kernels.source_text(), "void* linrec_instantiations[] = {"]
     for ta, tb in _kernels.PAIRS:
         lines += [f"    (void*)&{name}," for name in _kernels.expressions(ta, tb)]
     lines.append("};")
@@ -55,7 +63,7 @@ def test_all_instantiations_compile_with_nvcc(tmp_path):
     unit.write_text("\n".join(lines) + "\n")
     gencode = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in ARCHS]
     result = subprocess.run(
-        [_nvcc(), "-std=c++11", f"-I{_kernels.SOURCE_DIR}", "-c", str(unit), "-o",
+        [_nvcc(), "-std=c++11", "-c", str(unit), "-o",
          str(tmp_path / "instantiate.o"), *gencode, "-Xptxas", "-v",
          "-Werror", "all-warnings"],
         capture_output=True, text=True, timeout=600)

@@ -1,20 +1,22 @@
 """Names of the CUDA kernel instantiations, and their compilation with ``cupy.RawModule``.
 
 One module per ``(a dtype, b dtype)`` pair, compiled on first use (CuPy caches the binary
-on disk). The C++ names built here are the ``name_expressions`` given to NVRTC and the
-names looked up afterwards, so they must be spelled identically: build them only with
-:func:`expression`.
+on disk, keyed by the source text). The C++ names built here are the ``name_expressions``
+given to NVRTC and the names looked up afterwards, so they must be spelled identically:
+build them only with :func:`expression`. NVRTC gets :func:`source_text`, the kernels with
+their local headers pasted in, so that an edit to a header changes the cache key too.
 """
 
 import functools
 import pathlib
+import re
 
 import numpy as np
 
 from linrec.cuda import _plan
 
 __all__ = ["SOURCE_DIR", "SOURCE", "PAIRS", "KERNELS", "expression", "expressions",
-           "function"]
+           "source_text", "function"]
 
 SOURCE_DIR = pathlib.Path(__file__).parent
 SOURCE = SOURCE_DIR / "scan.cu"
@@ -59,12 +61,28 @@ def expressions(ta, tb):
     return [expression(k, ta, tb) for k in KERNELS]
 
 
+_INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"\s*$', re.MULTILINE)
+
+
+def source_text(path=SOURCE, seen=None):
+    """``path`` with its ``#include "..."`` lines replaced by the headers (each once)."""
+    seen = set() if seen is None else seen
+
+    def paste(match):
+        header = SOURCE_DIR / match.group(1)
+        if header in seen:
+            return ""
+        seen.add(header)
+        return source_text(header, seen)
+
+    return _INCLUDE.sub(paste, path.read_text())
+
+
 @functools.cache
 def _module(ta, tb):
     import cupy
 
-    return cupy.RawModule(code=SOURCE.read_text(), options=(f"-I{SOURCE_DIR}",),
-                          name_expressions=expressions(ta, tb))
+    return cupy.RawModule(code=source_text(), name_expressions=expressions(ta, tb))
 
 
 def function(kernel, ta, tb):
