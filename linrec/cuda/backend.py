@@ -30,6 +30,7 @@ CHANNEL_CHAINS_PER_SM = 256
 
 
 def _cupy_launcher():
+    """``(cupy, run, sms)`` for the current device."""
     from linrec.cuda import _cupy, _kernels
 
     cupy = _cupy.require()
@@ -43,22 +44,30 @@ def _cupy_launcher():
 def forward(a, b, h0, out, *, axis, reverse, method):
     """``h`` and the final state; see ``linrec.scan`` for the contract.
 
-    ``method`` is ignored: the kernel follows from the layout. Raises ImportError /
-    RuntimeError (with the install command) when CuPy or a GPU is missing.
+    ``method`` is ignored: the kernel follows from the layout. Runs on ``b``'s device.
+    Raises ImportError / RuntimeError (with the install command) when CuPy or a GPU is
+    missing.
     """
-    xp, run, sms = _cupy_launcher()
-    return forward_with(xp, run, sms, a, b, h0, out, axis=axis, reverse=reverse)
+    from linrec.cuda import _cupy
+
+    with _cupy.require().cuda.Device(b.device.id):
+        xp, run, sms = _cupy_launcher()
+        return forward_with(xp, run, sms, a, b, h0, out, axis=axis, reverse=reverse)
 
 
 def backward(grad_h, a, h, h0, grad_last, *, axis, reverse, method):
     """``(grad_a, grad_b, grad_h0)``; see ``linrec.scan_vjp`` for the contract.
 
     ``grad_a`` has ``h``'s shape with ``a``'s extent along ``axis`` (1 when ``a`` is
-    constant in time: summed there), not yet reduced over broadcast batch axes.
+    constant in time: summed there), not yet reduced over broadcast batch axes. Runs on
+    ``h``'s device.
     """
-    xp, run, sms = _cupy_launcher()
-    return backward_with(xp, run, sms, grad_h, a, h, h0, grad_last, axis=axis,
-                         reverse=reverse)
+    from linrec.cuda import _cupy
+
+    with _cupy.require().cuda.Device(h.device.id):
+        xp, run, sms = _cupy_launcher()
+        return backward_with(xp, run, sms, grad_h, a, h, h0, grad_last, axis=axis,
+                             reverse=reverse)
 
 
 def _i64(*values):
