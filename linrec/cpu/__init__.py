@@ -2,5 +2,5 @@
 
 ``linrec.cpu.kernels`` holds the 1-D ``@njit`` kernels for your own Numba code,
 ``linrec.cpu.gufuncs`` the ``numba.guvectorize`` forms, ``linrec.cpu.backend`` the launch
-logic behind ``linrec.scan`` for NumPy arrays. Nothing here is imported by ``import linrec``.
+logic behind ``linrec.scan`` for NumPy arrays. ``import linrec`` imports none of them.
 """

@@ -21,7 +21,8 @@ Three schedules, each with a forward kernel and a fused backward kernel:
 
 Backward kernels compute, in iteration order t = T-1 .. 0,
 ``g = grad_h[t] + carry``, ``grad_b[t] = g``, ``grad_a[t] = g * conj(h[t-1])``,
-``carry = conj(a[t]) * g``, with ``h[-1] = h0`` and the first carry ``grad_last``; the last carry is ``grad_h0``.
+``carry = conj(a[t]) * g``, with ``h[-1] = h0`` and the first carry ``grad_last``; the
+last carry is ``grad_h0``.
 When ``grad_a`` has a time extent of 1 (``a`` constant in time) it receives the sum over t.
 """
 
@@ -29,6 +30,7 @@ import numba
 import numpy as np
 from numba import prange
 
+from linrec.cpu._dispatch import call
 from linrec.cpu.kernels import as_grad
 
 LANES = 4
@@ -153,15 +155,16 @@ def _rescan_chunks(a, b, h, length, carries):
 
 
 def forward_chunked(a, b, h, h0, hlast, length):
+    """Reduce-then-scan over time chunks of ``length`` steps (arguments as forward_rows)."""
     R, T, C = h.shape
     chunks = -(-T // length)
     dtype = h.dtype
     pair_a = np.empty((chunks, R, C), dtype)
     pair_b = np.empty((chunks, R, C), dtype)
-    _chunk_pairs_forward(a, b, length, pair_a, pair_b)
+    call(_chunk_pairs_forward, a, b, length, pair_a, pair_b)
     carries = np.empty((chunks, R, C), dtype)
-    hlast[...] = _carry_in(pair_a, pair_b, np.ascontiguousarray(h0, dtype), carries)
-    _rescan_chunks(a, b, h, length, carries)
+    hlast[...] = call(_carry_in, pair_a, pair_b, np.array(h0, dtype), carries)
+    call(_rescan_chunks, a, b, h, length, carries)
 
 
 @_inline
@@ -318,18 +321,20 @@ def _rescan_chunks_backward(grad_h, a, h, h0, grad_a, grad_b, length, carries, t
 
 
 def backward_chunked(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, length):
+    """The backward pass over time chunks of ``length`` steps (arguments as
+    backward_rows)."""
     R, T, C = h.shape
     chunks = -(-T // length)
     dtype = grad_h0.dtype
     pair_a = np.empty((chunks, R, C), dtype)
     pair_b = np.empty((chunks, R, C), dtype)
-    _chunk_pairs_backward(grad_h, a, length, pair_a, pair_b)
+    call(_chunk_pairs_backward, grad_h, a, length, pair_a, pair_b)
     carries = np.empty((chunks, R, C), dtype)
-    grad_h0[...] = _carry_in_backward(
-        pair_a, pair_b, np.ascontiguousarray(glast, dtype), carries
-    )
+    grad_h0[...] = call(_carry_in_backward, pair_a, pair_b, np.array(glast, dtype),
+                        carries)
     totals = np.zeros((chunks, R, C), dtype)
-    _rescan_chunks_backward(grad_h, a, h, h0, grad_a, grad_b, length, carries, totals)
+    call(_rescan_chunks_backward, grad_h, a, h, h0, grad_a, grad_b, length, carries,
+         totals)
     if grad_a.shape[1] != T:
         total = totals.sum(axis=0)
         grad_a[:, 0, :] = total if grad_a.dtype.kind == "c" else total.real

@@ -52,11 +52,12 @@ def _merged_batch(shape, axis, operands):
     return merged
 
 
-def _views(shape, axis, operands, time_extent, reverse):
+def _views(shape, axis, operands, time_extent, writeable, reverse):
     """``(*outer, R, T, C)`` views of each operand.
 
     The view of operand i has ``time_extent[i]`` steps; an operand of extent 1 along
-    ``axis`` is read with time stride 0 (a coefficient constant in time).
+    ``axis`` is read with time stride 0 (a coefficient constant in time). Views of inputs
+    (``writeable[i]`` false) are read-only.
     """
     expanded = [x if x.ndim == len(shape) else np.expand_dims(x, axis) for x in operands]
     merged = _merged_batch(shape, axis, expanded)
@@ -69,7 +70,7 @@ def _views(shape, axis, operands, time_extent, reverse):
         strides = [s[i] for _, s in merged]
         view_shape = (*sizes[:-1], t, sizes[-1])
         view_strides = (*strides[:-1], _stride(x, axis), strides[-1])
-        view = as_strided(x, view_shape, view_strides, writeable=x.flags.writeable)
+        view = as_strided(x, view_shape, view_strides, writeable=writeable[i])
         if reverse and t > 1:
             view = view[..., ::-1, :]
         views.append(view)
@@ -116,8 +117,10 @@ def _empty_like_layout(like, shape, dtype):
 
 def forward(a, b, h0, out, *, axis, reverse, method):
     """``h`` and the final state; see ``linrec.scan`` for the contract."""
-    from linrec.cpu import _parallel
     import numba
+
+    from linrec.cpu import _parallel
+    from linrec.cpu._dispatch import call
 
     shape = np.broadcast_shapes(a.shape, b.shape)
     T = shape[axis]
@@ -128,7 +131,7 @@ def forward(a, b, h0, out, *, axis, reverse, method):
     if h0 is None:
         h0 = np.zeros((1,) * len(batch), dtype)
     views = _views(shape, axis, [h, a, b, h0, h_last],
-                   [T, T, T, 1, 1], reverse)
+                   [T, T, T, 1, 1], [True, False, False, False, True], reverse)
     hv, av, bv = views[:3]
     h0v, lastv = _batch_views(views[3:])
     threads = numba.get_num_threads()
@@ -140,9 +143,9 @@ def forward(a, b, h0, out, *, axis, reverse, method):
         for idx in _outer_indices(hv):
             args = (av[idx], bv[idx], hv[idx], h0v[idx], lastv[idx])
             if chosen == "rows":
-                _parallel.forward_rows(*args)
+                call(_parallel.forward_rows, *args)
             elif chosen == "channels":
-                _parallel.forward_channels(*args, _channel_block(R, C, threads))
+                call(_parallel.forward_channels, *args, _channel_block(R, C, threads))
             else:
                 _parallel.forward_chunked(*args, _chunk_length(T, threads))
     return h, h_last
@@ -154,8 +157,10 @@ def backward(grad_h, a, h, h0, grad_last, *, axis, reverse, method):
     ``grad_a`` has ``h``'s shape with ``a``'s extent along ``axis`` (1 when ``a`` is
     constant in time: summed there), not yet reduced over broadcast batch axes.
     """
-    from linrec.cpu import _parallel
     import numba
+
+    from linrec.cpu import _parallel
+    from linrec.cpu._dispatch import call
 
     shape = h.shape
     T = shape[axis]
@@ -170,7 +175,8 @@ def backward(grad_h, a, h, h0, grad_last, *, axis, reverse, method):
     if grad_last is None:
         grad_last = np.zeros((1,) * len(batch), dtype)
     views = _views(shape, axis, [grad_b, grad_h, a, h, grad_a, h0, grad_last, grad_h0],
-                   [T, T, T, T, a.shape[axis], 1, 1, 1], reverse)
+                   [T, T, T, T, a.shape[axis], 1, 1, 1],
+                   [True, False, False, False, True, False, False, True], reverse)
     gbv, ghv, av, hv, gav = views[:5]
     h0v, glv, gh0v = _batch_views(views[5:])
     threads = numba.get_num_threads()
@@ -183,9 +189,9 @@ def backward(grad_h, a, h, h0, grad_last, *, axis, reverse, method):
             args = (ghv[idx], av[idx], hv[idx], h0v[idx], glv[idx], gav[idx], gbv[idx],
                     gh0v[idx])
             if chosen == "rows":
-                _parallel.backward_rows(*args)
+                call(_parallel.backward_rows, *args)
             elif chosen == "channels":
-                _parallel.backward_channels(*args, _channel_block(R, C, threads))
+                call(_parallel.backward_channels, *args, _channel_block(R, C, threads))
             else:
                 _parallel.backward_chunked(*args, _chunk_length(T, threads))
     return grad_a, grad_b, grad_h0

@@ -25,8 +25,9 @@ array([[1. , 1. , 1. , 1. ],
 With xarray (``dim`` becomes the last core dimension):
 
 >>> import xarray as xr  # doctest: +SKIP
->>> xr.apply_ufunc(gufuncs.scan, a_da, b_da, 0.0, input_core_dims=[["time"], ["time"],
-...                [], ], output_core_dims=[["time"]], dask="parallelized")  # doctest: +SKIP
+>>> xr.apply_ufunc(gufuncs.scan, a_da, b_da, 0.0,
+...                input_core_dims=[["time"], ["time"], []],
+...                output_core_dims=[["time"]], dask="parallelized")  # doctest: +SKIP
 """
 
 import numba

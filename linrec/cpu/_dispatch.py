@@ -1,0 +1,36 @@
+"""Calling the parallel kernels with few compiled variants.
+
+Numba compiles one machine-code variant per distinct argument type, and an array's type
+includes its layout (C, F or any) and whether it is read-only. The canonical views the
+launcher builds would otherwise multiply variants (each operand C or not) and with them
+the compile time. ``call`` types every array as layout "A" (any strides) and keeps only
+the dtype, the dimension count and read-only flag, so each kernel is compiled once per
+dtype combination, lazily, and cached on disk.
+"""
+
+import threading
+
+import numba
+import numpy as np
+
+__all__ = ["call"]
+
+_COMPILE_LOCK = threading.Lock()
+
+
+def _type_of(x):
+    kind = numba.typeof(x)
+    if isinstance(x, np.ndarray):
+        return kind.copy(layout="A")
+    return kind
+
+
+def call(kernel, *args):
+    """``kernel(*args)`` through the variant compiled for layout-"A" arrays."""
+    signature = tuple(_type_of(x) for x in args)
+    compiled = kernel.overloads.get(signature)
+    if compiled is None:
+        with _COMPILE_LOCK:
+            kernel.compile(signature)
+        compiled = kernel.overloads[signature]
+    return compiled.entry_point(*args)
