@@ -29,6 +29,7 @@ import operator
 import dask.array as da
 import numpy as np
 from dask.array.core import Array
+from dask.array.utils import meta_from_array
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
@@ -79,8 +80,6 @@ def _unify(named, shape):
     it (not broadcast there); the others are rechunked to match. A dimension of size 1
     that broadcasts stays one block of size 1 and is reused by every output block.
     """
-    for name, x in named:
-        _check_known(name, x)
     chunks = []
     for d, n in enumerate(shape):
         spanning = [x.chunks[d] for _, x in named if x.shape[d] == n]
@@ -204,6 +203,8 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False):
         raise ValueError("b must have at least one dimension: the scan axis")
     a = _as_dask(a, dtype if _api._is_complex(a) else _api._real_dtype(dtype))
     b = _as_dask(b, dtype)
+    _check_known("a", a)
+    _check_known("b", b)
     shape = _api._broadcast_shape([("a", a.shape), ("b", b.shape)])
     ndim = len(shape)
     axis = _api._normalise_axis(axis, ndim)
@@ -297,13 +298,15 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None):
                                 ("grad_last", grad_last)])
     a_shape = tuple(getattr(a, "shape", ()))
     a = _as_dask(a, dtype if _api._is_complex(a) else _api._real_dtype(dtype))
+    h, grad_h = _as_dask(h, dtype), _as_dask(grad_h, dtype)
+    for label, x in (("grad_h", grad_h), ("a", a), ("h", h)):
+        _check_known(label, x)
     shape = tuple(h.shape)
     if _api._broadcast_shape([("a", a.shape), ("h", shape)]) != shape:
         raise ValueError(f"a has shape {a_shape}, which does not broadcast to h's shape "
                          f"{shape}")
     ndim = len(shape)
     axis = _api._normalise_axis(axis, ndim)
-    h, grad_h = _as_dask(h, dtype), _as_dask(grad_h, dtype)
     chunks, (h, grad_h, a) = _unify([("h", h), ("grad_h", grad_h), ("a", _pad(a, ndim))],
                                     shape)
     batch = _api._batch_shape(shape, axis)
@@ -349,7 +352,7 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None):
               part, part_chunks, meta=meta)
         for part, part_chunks, meta in (
             (ga, a_chunks, a._meta), (gb, chunks, h._meta),
-            (gh0, batch_chunks, h._meta.reshape((0,) * len(batch)))))
+            (gh0, batch_chunks, meta_from_array(h._meta, ndim=len(batch)))))
     grad_a = _reduce_to(grad_a, a_shape)
     if h0_shape is None:
         return grad_a, grad_b, grad_h0
