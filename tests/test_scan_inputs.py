@@ -247,7 +247,7 @@ def test_errors_name_the_argument():
     h = linrec.scan(0.5, np.ones((3, 4)))
     with pytest.raises(ValueError, match="grad_h has shape"):
         linrec.scan_vjp(np.ones((3, 5)), 0.5, h)
-    with pytest.raises(ValueError, match="a has shape"):
+    with pytest.raises(ValueError, match="do not broadcast: a"):
         linrec.scan_vjp(np.ones((3, 4)), np.ones((2, 4)), h)
     with pytest.raises(ValueError, match="grad_last has shape"):
         linrec.scan_vjp(np.ones((3, 4)), 0.5, h, grad_last=np.ones(4))
