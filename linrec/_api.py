@@ -47,7 +47,7 @@ def _dtype_of(name, x):
 
 
 def _result_dtype(named):
-    """NumPy's promotion over the given (name, value) pairs, restricted to the supported set."""
+    """NumPy's promotion over (name, value) pairs, restricted to the supported dtypes."""
     dtype = np.result_type(*[_dtype_of(name, x) for name, x in named if x is not None])
     if dtype.type not in _SUPPORTED:
         dtype = np.result_type(dtype, np.float32)
@@ -82,7 +82,7 @@ def _broadcast_shape(named_shapes):
         desc = ", ".join(f"{n} {tuple(s)}" for n, s in named_shapes)
         raise ValueError(
             f"shapes do not broadcast: {desc}; give a the shape of b, or size 1 on the "
-            f"axes where it is constant (for example (C, 1) for one coefficient per channel)"
+            f"axes where it is constant (e.g. (C, 1) for one coefficient per channel)"
         ) from None
 
 
@@ -106,7 +106,7 @@ def _batch_shape(shape, axis):
 
 
 def _check_state(xp, name, x, batch, ndim, dtype):
-    """An h0-like argument: broadcast against the batch shape (b's shape without the axis)."""
+    """An h0-like argument, checked against the batch shape (b's shape less the axis)."""
     if x is None:
         return None
     if getattr(x, "ndim", 0) == ndim and ndim > 0:
