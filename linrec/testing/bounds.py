@@ -26,6 +26,7 @@ adds that loop's own bound (the formula with its ``u`` and ``depth = 0``).
 """
 
 import math
+import numbers
 
 import numpy as np
 
@@ -110,7 +111,8 @@ def scan_error_bound(a, b, *, h0=None, axis=-1, reverse=False, dtype=None, depth
     ----------
     a, b, h0, axis, reverse : as for :func:`linrec.scan` (NumPy or CuPy arrays, scalars)
     dtype : dtype, optional
-        The precision the scan computes in; default NumPy's promotion of the inputs.
+        The precision the scan computes in; default NumPy's promotion of the inputs
+        (Python scalars are weak, as in :func:`linrec.scan`).
     depth : int
         Extra roundings per element beyond the sequential loop, in steps: 0 for a
         sequential loop, 1 (default) for linrec's CPU schedules, ``ceil(log2(n))`` for an
@@ -130,7 +132,8 @@ def scan_error_bound(a, b, *, h0=None, axis=-1, reverse=False, dtype=None, depth
     """
     _check_depth(depth)
     if dtype is None:
-        dtype = np.result_type(*[to_numpy(x) for x in (a, b, h0) if x is not None])
+        dtype = np.result_type(*[x if isinstance(x, numbers.Number) else to_numpy(x)
+                                 for x in (a, b, h0) if x is not None])
     a, b = _rounded("a", a, dtype), _rounded("b", b, dtype)
     h0 = None if h0 is None else _rounded("h0", h0, dtype)
     (m, n, q), axis = _sweep(a, b, h0, axis, reverse, with_reference=False)

@@ -12,6 +12,8 @@ backend adds its block sizes in one place (for example the CUDA backend's items 
 thread, warp and block sizes), and a user can pass their own to :func:`awkward_sizes`.
 """
 
+import functools
+
 from linrec.cpu._parallel import LANES
 from linrec.cpu.backend import CHANNEL_BLOCK, CHANNELS_MIN, CHUNK_MIN
 from linrec.cuda import _plan
@@ -35,6 +37,18 @@ def _is_prime(n):
 
 def _largest_prime_below(n):
     return next((p for p in range(n - 1, 1, -1) if _is_prime(p)), None)
+
+
+@functools.lru_cache(maxsize=256)
+def _awkward_sizes(max_size, boundaries):
+    sizes = {0, 1, 2, 3, 5, 7, 11, 13, 17, 19}
+    power = 4
+    while power - 1 <= max_size:
+        sizes.update((power - 1, power, power + 1, _largest_prime_below(power)))
+        power *= 2
+    for n in boundaries:
+        sizes.update((n - 1, n, n + 1))
+    return tuple(sorted(n for n in sizes if 0 <= n <= max_size))
 
 
 def awkward_sizes(max_size, boundaries=None):
@@ -62,12 +76,5 @@ def awkward_sizes(max_size, boundaries=None):
     """
     if max_size < 0:
         raise ValueError(f"max_size must be non-negative, got {max_size}")
-    boundaries = BOUNDARIES if boundaries is None else tuple(boundaries)
-    sizes = {0, 1, 2, 3, 5, 7, 11, 13, 17, 19}
-    power = 4
-    while power - 1 <= max_size:
-        sizes.update((power - 1, power, power + 1, _largest_prime_below(power)))
-        power *= 2
-    for n in boundaries:
-        sizes.update((n - 1, n, n + 1))
-    return tuple(sorted(n for n in sizes if 0 <= n <= max_size))
+    boundaries = BOUNDARIES if boundaries is None else tuple(int(n) for n in boundaries)
+    return _awkward_sizes(int(max_size), boundaries)
