@@ -154,10 +154,11 @@ def run_digits(args, xp):
             best = (acc, c, clf)
     accuracy = {"logistic regression": best[2].score(*flat["test"])}
     model = Model(1, task="classify", n_classes=10, xp=xp, **_model_kwargs(args))
-    summary = fit(model, sets["train"], sets["val"], _train_config(args, args.budget_seconds),
+    config = _train_config(args, args.budget_seconds)
+    summary = fit(model, sets["train"], sets["val"], config,
                   checkpoint=out / "blur_checkpoint.npz", resume=args.resume, label="BLUR")
-    logits = _host(model.predict(xp.asarray(sets["test"].x)))
-    accuracy["BLUR (classification head)"] = float((logits.argmax(1) == sets["test"].y).mean())
+    labels = _host(model.predict(xp.asarray(sets["test"].x))).argmax(axis=1)
+    accuracy["BLUR (classification head)"] = float((labels == sets["test"].y).mean())
     print(_format_table(f"sequential digits: test accuracy (%), {len(sets['test'])} images",
                         ("accuracy",), [(n, [100 * a]) for n, a in accuracy.items()]))
     results = dict(accuracy=accuracy, logistic_C=best[1], training=summary,

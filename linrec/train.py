@@ -56,20 +56,9 @@ def evaluate_loss(model, data, batch_size=256):
     total, count = 0.0, 0
     for i in range(0, len(data), batch_size):
         x, y = data.batch(slice(i, i + batch_size))
-        out, _ = model.forward(model.xp.asarray(x))
-        loss = _loss_only(model, out, y)
-        total += loss * len(x)
+        total += model.loss(model.xp.asarray(x), y) * len(x)
         count += len(x)
     return total / max(count, 1)
-
-
-def _loss_only(model, out, y):
-    from linrec.nn.losses import cross_entropy, mse
-
-    xp = model.xp
-    if model.config["task"] == "forecast":
-        return mse(xp, out, xp.asarray(y, dtype=out.dtype))[0]
-    return cross_entropy(xp, out, xp.asarray(y))[0]
 
 
 def _steps_per_epoch(cfg, n):

@@ -14,8 +14,8 @@ def calendar_features(local_times):
     t = pd.DatetimeIndex(local_times)
     fractions = [
         (t.hour * 60 + t.minute) / 1440.0,
-        t.dayofweek / 7.0,
-        (t.dayofyear - 1) / 365.25,
+        t.day_of_week / 7.0,
+        (t.day_of_year - 1) / 365.25,
     ]
     cols = []
     for frac in fractions:

@@ -41,6 +41,10 @@ class Model(Layer):
         H, the LRU state size N, and the number of blocks L.
     pool : {"last", "mean", "last+mean", "tail"} or None
         What the head reads; None picks "last+mean" to forecast and "mean" to classify.
+    seasonal_skip : [lag, [column, ...]] or None
+        Forecast the correction to a seasonal naive forecast: add the input columns
+        ``lag`` steps before each forecast step (``lag >= horizon``; one column per
+        target) to the head's output.
     seed : int
         Seed of the initial parameters.
     bidirectional, merge, projection, norm, dropout, r_min, r_max, max_phase :
@@ -51,14 +55,21 @@ class Model(Layer):
     def __init__(self, n_features, *, task="forecast", horizon=48, n_targets=1,
                  n_classes=None, d_model=32, d_state=32, n_layers=2, bidirectional=True,
                  merge="sum", projection="glu", norm="layer", dropout=0.0, r_min=0.0,
-                 r_max=0.99, max_phase=2 * np.pi, pool=None, seed=0, xp=np,
-                 dtype=np.float32):
+                 r_max=0.99, max_phase=2 * np.pi, pool=None, seasonal_skip=None, seed=0,
+                 xp=np, dtype=np.float32):
         super().__init__(xp=xp, dtype=dtype)
         if task not in ("forecast", "classify"):
             raise ValueError(f"task={task!r}; use 'forecast' or 'classify'")
         if task == "classify" and not (n_classes and n_classes >= 2):
             raise ValueError("task='classify' needs n_classes >= 2")
         pool = pool or ("last+mean" if task == "forecast" else "mean")
+        if seasonal_skip is not None:
+            lag, columns = int(seasonal_skip[0]), [int(c) for c in seasonal_skip[1]]
+            if task != "forecast" or lag < horizon or len(columns) != n_targets:
+                raise ValueError(
+                    f"seasonal_skip={seasonal_skip} needs task='forecast', a lag >= "
+                    f"horizon {horizon} and one column per target ({n_targets})")
+            seasonal_skip = [lag, columns]
         if pool not in POOLS:
             raise ValueError(f"pool={pool!r}; use one of {POOLS}")
         self.config = dict(
@@ -67,7 +78,7 @@ class Model(Layer):
             d_state=int(d_state), n_layers=int(n_layers), bidirectional=bool(bidirectional),
             merge=merge, projection=projection, norm=norm, dropout=float(dropout),
             r_min=float(r_min), r_max=float(r_max), max_phase=float(max_phase), pool=pool,
-            seed=int(seed), dtype=self.dtype.name,
+            seasonal_skip=seasonal_skip, seed=int(seed), dtype=self.dtype.name,
         )
         rng = np.random.default_rng(seed)
         kw = dict(xp=xp, dtype=dtype)
@@ -123,7 +134,20 @@ class Model(Layer):
         out, c_head = ch["head"].forward(xp.concatenate(parts, axis=-1))
         if self.config["task"] == "forecast":
             out = out.reshape(-1, self.config["horizon"], self.config["n_targets"])
+            out = self._add_skip(x, out)
         return out, (c_inp, c_blocks, c_norm, c_head, h.shape)
+
+    def _add_skip(self, x, out):
+        """Add the inputs ``lag`` steps before each forecast step (``seasonal_skip``)."""
+        if self.config["seasonal_skip"] is None:
+            return out
+        lag, columns = self.config["seasonal_skip"]
+        start = x.shape[1] - lag
+        if start < 0:
+            raise ValueError(f"seasonal_skip needs at least {lag} input steps, got "
+                             f"{x.shape[1]}")
+        return out + self.xp.asarray(x[:, start:start + out.shape[1]][:, :, columns],
+                                     dtype=self.dtype)
 
     def backward(self, dout, cache):
         """``(dx, grads)`` from ``dL/dout``; grads keyed like :meth:`parameters`."""
@@ -151,14 +175,21 @@ class Model(Layer):
         grads.update(prefixed("inp", g))
         return dx, grads
 
+    def _loss(self, out, y):
+        if self.config["task"] == "forecast":
+            return mse(self.xp, out, self.xp.asarray(y, dtype=self.dtype))
+        return cross_entropy(self.xp, out, self.xp.asarray(y))
+
+    def loss(self, x, y):
+        """The loss alone (float, no dropout): see :meth:`loss_and_grad`."""
+        return self._loss(self.forward(x)[0], y)[0]
+
     def loss_and_grad(self, x, y, rng=None):
         """``(float loss, grads)``: MSE against forecasts ``y`` (batch, horizon,
-        n_targets) or cross-entropy against integer labels ``y`` (batch,)."""
+        n_targets) or cross-entropy against integer labels ``y`` (batch,). Dropout is
+        active only when ``rng`` is given."""
         out, cache = self.forward(x, rng)
-        if self.config["task"] == "forecast":
-            loss, dout = mse(self.xp, out, self.xp.asarray(y, dtype=self.dtype))
-        else:
-            loss, dout = cross_entropy(self.xp, out, self.xp.asarray(y))
+        loss, dout = self._loss(out, y)
         return loss, self.backward(dout.astype(self.dtype), cache)[1]
 
     def predict(self, x, batch_size=256):
@@ -198,18 +229,20 @@ class Model(Layer):
 
     @classmethod
     def load(cls, path, xp=np):
-        """A model rebuilt from a file written by :meth:`save` or by a training
-        checkpoint. FileNotFoundError, or CheckpointError naming the problem."""
+        """A model rebuilt from a file written by :meth:`save` or from a training
+        checkpoint (its best parameters so far). FileNotFoundError, or CheckpointError
+        naming the problem."""
         from linrec.train import CHECKPOINT_FORMAT
 
-        _, config, arrays = load_npz(path, (MODEL_FORMAT, CHECKPOINT_FORMAT))
+        fmt, config, arrays = load_npz(path, (MODEL_FORMAT, CHECKPOINT_FORMAT))
+        prefix = "best/" if fmt == CHECKPOINT_FORMAT else "param/"
         model_config = config.get("model", config)
         try:
             dtype = model_config.pop("dtype")
             model = cls(**model_config, xp=xp, dtype=dtype)
         except (TypeError, ValueError, KeyError) as err:
             raise CheckpointError(f"{path} has an invalid model config ({err})") from None
-        params = {k[6:]: v for k, v in arrays.items() if k.startswith("param/")}
+        params = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
         model.set_parameters(params, source=str(path))
         return model
 
