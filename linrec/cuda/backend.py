@@ -36,7 +36,7 @@ def _cupy_launcher():
     cupy = _cupy.require()
 
     def run(kernel, ta, tb, grid, block, args):
-        _kernels.function(kernel, ta, tb)(grid, block, args)
+        _kernels.function(kernel, ta, tb)(grid, block, tuple(args))
 
     return cupy, run, _cupy.sm_count(cupy)
 
