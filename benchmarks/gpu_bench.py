@@ -13,6 +13,8 @@ Writes ``gpu_bench.md`` (the table), ``gpu_bench.json`` (every number) and
 logged and the rest still run.
 
 Usage: python benchmarks/gpu_bench.py --out DIR [--peers-only | --no-peers] [--quick]
+       python benchmarks/gpu_bench.py --warm-cpu PAIR   (compile the CPU kernels the GPU
+       tests compare with, for dtype pair number PAIR, into Numba's cache; no GPU needed)
 """
 
 import argparse
@@ -259,13 +261,42 @@ def describe(cupy):
             f"CUDA runtime {cupy.cuda.runtime.runtimeGetVersion()}")
 
 
+def warm_cpu(pair):
+    """Run the CPU path on the kinds of problems ``tests/test_cuda_gpu.py`` draws, for
+    dtype pair number ``pair``, so that Numba compiles (and caches) them up front."""
+    sys.path.insert(0, str(pathlib.Path(__file__).parent.parent / "tests"))
+    import test_cuda_gpu as cases
+
+    import linrec
+
+    rng = np.random.default_rng(0)
+    started = time.time()
+    for T in (33, 70000):
+        for layout in ("time-last", "time-first", "time-middle", "strided"):
+            for a_kind in ("full", "scalar", "per-chain", "shared-in-time"):
+                for reverse in (False, True):
+                    a, b, h0, axis = cases._problem(rng, cases._kernels.PAIRS[pair], T,
+                                                    layout, a_kind, reverse)
+                    h = linrec.scan(a, b, h0=h0, axis=axis, reverse=reverse)
+                    linrec.scan(a, b, axis=axis, reverse=reverse, return_last=True)
+                    linrec.scan_vjp(h, a, h, h0=h0, axis=axis, reverse=reverse,
+                                    grad_last=h0)
+    print(f"pair {pair}: CPU kernels ready in {time.time() - started:.0f}s", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--warm-cpu", type=int, metavar="PAIR")
+    parser.add_argument("--out")
     parser.add_argument("--peers-only", action="store_true")
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--quick", action="store_true", help="few repeats, for a smoke run")
     args = parser.parse_args()
+    if args.warm_cpu is not None:
+        warm_cpu(args.warm_cpu)
+        return
+    if args.out is None:
+        parser.error("--out is required")
     log = Log(args.out)
     import cupy
 

@@ -4,13 +4,15 @@
 # Run from anywhere on a machine with a CUDA GPU and CuPy, Numba, pytest and hypothesis
 # (PyTorch and accelerated-scan are optional peers). Installs nothing, needs no network.
 # Sections, each under its own time limit so that one failure or hang leaves the rest:
-#   env      nvidia-smi, versions                                   (~10 s)
+#   env      nvidia-smi, versions                                   (limit 20 s)
+#   warmup   compiles the Numba CPU kernels the tests compare with, one process
+#            per dtype pair in parallel, into $NUMBA_CACHE_DIR      (limit 110 s)
 #   tests    GPU tests: CPU/GPU agreement under hypothesis, gradients,
-#            NaN-poisoned outputs, awkward lengths                  (limit 230 s)
-#   bench    linrec forward/backward vs the copy floor, naive loop  (limit 150 s)
-#   peers    accelerated-scan warp/Triton kernels through PyTorch   (limit 60 s)
-# Everything is written under $OUT (default ./gpu_check_out): logs, junit XML,
-# gpu_bench.md / gpu_bench.json, summary.txt. Total under 8 minutes.
+#            NaN-poisoned outputs, awkward lengths                  (limit 170 s)
+#   bench    linrec forward/backward vs the copy floor, naive loop  (limit 110 s)
+#   peers    accelerated-scan warp/Triton kernels through PyTorch   (limit 40 s)
+# The limits add up to 450 s. Everything is written under $OUT (default
+# ./gpu_check_out): logs, junit XML, gpu_bench.md / gpu_bench.json, summary.txt.
 set -u
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu_check_out}"
@@ -34,7 +36,7 @@ section() {
     tail -n 40 "$OUT/$name.log"
 }
 
-section env 60 bash -c "nvidia-smi; $PY - <<'PY'
+section env 20 bash -c "nvidia-smi; $PY - <<'PY'
 import importlib, sys
 print(sys.version)
 for name in ('numpy', 'numba', 'cupy', 'pytest', 'hypothesis', 'array_api_compat',
@@ -48,12 +50,23 @@ import cupy
 print(cupy.cuda.runtime.getDeviceProperties(0)['name'])
 PY"
 
-section tests 230 "$PY" -m pytest tests/test_cuda_gpu.py -q -rs -p no:cacheprovider \
+warm_cpu() {
+    local pair
+    for pair in 0 1 2 3 4 5; do
+        "$PY" benchmarks/gpu_bench.py --warm-cpu "$pair" &
+    done
+    wait
+}
+export -f warm_cpu
+export PY
+section warmup 110 bash -c warm_cpu
+
+section tests 170 "$PY" -m pytest tests/test_cuda_gpu.py -q -rs -p no:cacheprovider \
     --junitxml="$OUT/tests.xml"
 
-section bench 150 "$PY" benchmarks/gpu_bench.py --out "$OUT" --no-peers
+section bench 110 "$PY" benchmarks/gpu_bench.py --out "$OUT" --no-peers
 
-section peers 60 "$PY" benchmarks/gpu_bench.py --out "$OUT/peers" --peers-only
+section peers 40 "$PY" benchmarks/gpu_bench.py --out "$OUT/peers" --peers-only
 
 echo "== summary"
 cat "$OUT/summary.txt"
