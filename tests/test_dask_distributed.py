@@ -1,0 +1,89 @@
+"""linrec.dask on a real ``dask.distributed`` cluster started here: 2 worker processes on
+loopback, each with a memory limit smaller than the array scanned.
+
+The oracle is :func:`linrec.scan` called block by block in this process, carrying the final
+state from one time block to the next (a sequential chunked scan that never holds the
+whole array).
+"""
+
+import logging
+import os
+import signal
+import sys
+
+import cloudpickle
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+import linrec  # noqa: E402
+import linrec.dask as ld  # noqa: E402
+
+MEMORY_LIMIT = 400 * 2**20
+STEPS_PER_CHUNK = 524_288
+CHANNELS = 4
+A = np.linspace(0.99, 0.9999, CHANNELS, dtype=np.float32)[:, None]
+H0 = np.arange(CHANNELS, dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def client():
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None, memory_limit=MEMORY_LIMIT, silence_logs=logging.ERROR)
+    with cluster, distributed.Client(cluster) as client:
+        yield client
+    cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+def _inputs(seed, chunks_in_time):
+    shape = (CHANNELS, STEPS_PER_CHUNK * chunks_in_time)
+    return da.random.default_rng(seed).random(
+        shape, chunks=(CHANNELS, STEPS_PER_CHUNK), dtype=np.float32) - 0.5
+
+
+def _expected_blocks(b):
+    """``linrec.scan(A, b, h0=H0)`` one time block at a time, in this process."""
+    state = H0
+    for k in range(b.numblocks[1]):
+        block = b.blocks[0, k].compute(scheduler="sync")
+        want, state = linrec.scan(A, block, h0=state, return_last=True)
+        yield k, want
+
+
+def test_scan_larger_than_a_worker_memory_limit(client, tmp_path):
+    b = _inputs(seed=7, chunks_in_time=100)
+    assert b.nbytes >= 2 * MEMORY_LIMIT
+    pids = client.run(os.getpid)
+    da.to_npy_stack(tmp_path, ld.scan(A, b, h0=H0), axis=1)
+    assert client.run(os.getpid) == pids, "a worker died (out of memory?) and restarted"
+    for k, want in _expected_blocks(b):
+        got = np.load(tmp_path / f"{k}.npy")
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+
+
+def test_same_graph_on_the_cluster_gives_same_bytes(client):
+    h = ld.scan(A, _inputs(seed=8, chunks_in_time=6), h0=H0, reverse=True)
+    assert h.compute().tobytes() == h.compute().tobytes()
+
+
+def _die_once(x, marker, block_id=None):
+    """Identity, except that the first call on block (0, 3) kills its worker process."""
+    if block_id == (0, 3) and not os.path.exists(marker):
+        open(marker, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return x
+
+
+def test_worker_killed_mid_run_gives_the_right_answer(client, tmp_path):
+    marker = str(tmp_path / "killed")
+    b = _inputs(seed=9, chunks_in_time=8)
+    h = ld.scan(A, b.map_blocks(_die_once, marker, dtype=b.dtype), h0=H0)
+    pids = client.run(os.getpid)
+    got = h.compute()
+    assert os.path.exists(marker) and client.run(os.getpid) != pids, "no worker was killed"
+    want = np.concatenate([w for _, w in _expected_blocks(b)], axis=1)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
