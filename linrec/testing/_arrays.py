@@ -12,7 +12,7 @@ __all__ = ["coefficients", "cap_growth", "realise", "inputs", "place", "LAYOUTS"
 LAYOUTS = ("C", "F", "strided")
 
 
-def coefficients(rng, shape, abs_range, edge_fraction, is_complex, dtype):
+def coefficients(rng, shape, abs_range, edge_fraction, is_complex):
     """Float64 magnitudes in ``abs_range`` and the unit signs or phases to realise them.
 
     A fraction ``edge_fraction`` of the magnitudes sits exactly on an end of the range

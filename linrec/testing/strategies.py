@@ -122,7 +122,7 @@ def _draw_a(draw, rng, cfg, shape, axis, dtype, is_complex):
     a_shape = () if pattern == "scalar" else _a_shape(draw, pattern, shape, axis)
     edge_fraction = draw(st.sampled_from(_EDGE_FRACTIONS))
     magnitude, unit = _arrays.coefficients(rng, a_shape, cfg["abs_a"], edge_fraction,
-                                           is_complex, dtype)
+                                           is_complex)
     if cfg["max_growth"] is not None:
         time_axis = None if pattern == "scalar" else axis - (len(shape) - len(a_shape))
         magnitude = _arrays.cap_growth(magnitude, time_axis, shape[axis],
@@ -258,7 +258,7 @@ def _pair_triple(draw, cfg):
     for _ in range(3):
         a_c, b_c, _h0_c = _kinds(draw, dtype, cfg["mixed"])
         magnitude, unit = _arrays.coefficients(
-            rng, shape, cfg["abs_a"], draw(st.sampled_from(_EDGE_FRACTIONS)), a_c, dtype)
+            rng, shape, cfg["abs_a"], draw(st.sampled_from(_EDGE_FRACTIONS)), a_c)
         a = _arrays.realise(magnitude, unit, dtype if a_c else _real(dtype))
         b = _arrays.inputs(rng, shape, draw(st.sampled_from(_B_STYLES)), b_c,
                            dtype if b_c else _real(dtype))
