@@ -24,6 +24,19 @@ export CUPY_CACHE_DIR="${CUPY_CACHE_DIR:-/tmp/linrec_cupy_cache}"
 export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-/tmp/linrec_numba_cache}"
 : > "$OUT/summary.txt"
 
+# linrec needs array_api_compat (pure Python); use a carried-along .venv copy if the
+# machine's Python lacks it.
+if ! "$PY" -c "import array_api_compat" 2> /dev/null; then
+    for found in .venv/lib/python3*/site-packages/array_api_compat; do
+        if [ -d "$found" ]; then
+            mkdir -p /tmp/linrec_extra_path
+            ln -sfn "$PWD/$found" /tmp/linrec_extra_path/array_api_compat
+            export PYTHONPATH="$PYTHONPATH:/tmp/linrec_extra_path"
+            echo "using $found" | tee -a "$OUT/summary.txt"
+        fi
+    done
+fi
+
 section() {
     local name=$1 limit=$2
     shift 2
