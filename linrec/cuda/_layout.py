@@ -32,11 +32,13 @@ def _merged_batch(shape, axis, operands):
     return merged
 
 
-def _as_strided(xp, x, shape, strides):
-    if xp is np:
+def _as_strided(x, shape, strides):
+    if isinstance(x, np.ndarray):
         return np.lib.stride_tricks.as_strided(x, shape, strides,
                                                writeable=x.flags.writeable)
-    return xp.lib.stride_tricks.as_strided(x, shape, strides)
+    from cupy.lib.stride_tricks import as_strided
+
+    return as_strided(x, shape, strides)
 
 
 def views(xp, shape, axis, operands, time_extent):
@@ -55,7 +57,7 @@ def views(xp, shape, axis, operands, time_extent):
         strides = [s[i] for _, s in merged]
         view_shape = (*sizes[:-1], time_extent[i], sizes[-1])
         view_strides = (*strides[:-1], _stride(x, axis), strides[-1])
-        out.append(_as_strided(xp, x, view_shape, view_strides))
+        out.append(_as_strided(x, view_shape, view_strides))
     return out
 
 
