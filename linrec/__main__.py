@@ -17,7 +17,8 @@ import numpy as np
 
 __all__ = ["main"]
 
-MODELS = (("lru", "LRU (unidirectional)", False), ("blur", "BLUR", True))
+MODELS = (("lru", "LRU (unidirectional)", False, 0.4), ("blur", "BLUR", True, 0.6))
+KNOWN_FUTURE = ("Holiday", "tod_sin", "tod_cos", "dow_sin", "dow_cos", "doy_sin", "doy_cos")
 
 
 def _limit_threads(n):
@@ -72,12 +73,27 @@ def _format_table(title, columns, rows):
     return "\n".join(lines)
 
 
+def _fit_linear(train, val, strides):
+    """``(forecaster, stride)``: the least-squares forecaster with the training-window
+    stride (and ridge penalty) that gives the lowest validation MSE."""
+    from linrec.nn.baselines import LinearForecaster
+
+    best = None
+    for stride in strides:
+        model = LinearForecaster().fit(train.subset(slice(None, None, stride)), val)
+        x, y = val.all()
+        err = float(((model.predict(x) - y) ** 2).mean())
+        if best is None or err < best[0]:
+            best = (err, model, stride)
+    return best[1:]
+
+
 def run_forecast(args, xp):
     """Train and compare the four forecasters; returns the results dict."""
-    from linrec.data import DATASETS, WindowSet, make_forecast_data
+    from linrec.data import DATASETS, make_forecast_data
     from linrec.data.plots import plot_forecasts, plot_losses
     from linrec.nn import Model
-    from linrec.nn.baselines import LinearForecaster, seasonal_naive
+    from linrec.nn.baselines import seasonal_naive
     from linrec.nn.metrics import forecast_metrics
     from linrec.train import fit
 
@@ -85,7 +101,9 @@ def run_forecast(args, xp):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     series = DATASETS[args.dataset]()
-    data = make_forecast_data(series, lookback=args.lookback, horizon=args.horizon)
+    known = KNOWN_FUTURE if args.known_future else ()
+    data = make_forecast_data(series, lookback=args.lookback, horizon=args.horizon,
+                              train_stride=args.train_stride, known_future=known)
     cols = series.target_columns
     preds = {split: {} for split in ("val", "test")}
     actual = {s: data.to_units(data.sets[s].all()[1]) for s in preds}
@@ -94,17 +112,16 @@ def run_forecast(args, xp):
         preds[split]["seasonal naive"] = seasonal_naive(
             data.raw_inputs(split), cols, args.horizon, season)
     train = data.sets["train"]
-    sub = WindowSet(train.inputs, train.targets, train.starts[::args.linear_stride],
-                    args.lookback, args.horizon)
-    linear = LinearForecaster().fit(sub, data.sets["val"])
+    linear, linear_stride = _fit_linear(train, data.sets["val"], args.linear_strides)
     for split in preds:
         preds[split]["linear (least squares)"] = data.to_units(
             linear.predict(data.sets[split].all()[0]))
     summaries = {}
-    budget = None if args.budget_seconds is None else args.budget_seconds / len(MODELS)
-    for key, name, bidirectional in MODELS:
+    for key, name, bidirectional, share in MODELS:
+        budget = None if args.budget_seconds is None else args.budget_seconds * share
         model = Model(data.n_features, horizon=args.horizon, n_targets=len(cols),
-                      bidirectional=bidirectional, xp=xp, **_model_kwargs(args))
+                      bidirectional=bidirectional, pool="tail" if known else None, xp=xp,
+                      **_model_kwargs(args))
         summaries[name] = fit(model, train, data.sets["val"], _train_config(args, budget),
                               checkpoint=out / f"{key}_checkpoint.npz", resume=args.resume,
                               label=name)
@@ -124,7 +141,8 @@ def run_forecast(args, xp):
     plot_losses(out / "loss_curves.png", summaries)
     results = dict(
         dataset=args.dataset, lookback=args.lookback, horizon=args.horizon,
-        bounds=data.bounds, metrics=metrics, linear_alpha=linear.alpha,
+        known_future=list(known), bounds=data.bounds, metrics=metrics,
+        linear_alpha=linear.alpha, linear_stride=linear_stride,
         model=_model_kwargs(args), training=summaries, argv=sys.argv[1:],
         seconds=time.perf_counter() - start,
     )
@@ -201,8 +219,15 @@ def _add_forecast(p):
     p.add_argument("--dataset", default="vic_elec", choices=("vic_elec",))
     p.add_argument("--lookback", type=int, default=336)
     p.add_argument("--horizon", type=int, default=48)
-    p.add_argument("--linear-stride", type=int, default=4,
-                   help="use every k-th training window for least squares")
+    p.add_argument("--train-stride", type=int, default=1,
+                   help="steps between training windows of the neural models")
+    p.add_argument("--linear-strides", type=lambda s: [int(v) for v in s.split(",")],
+                   default=[48, 24, 12],
+                   help="steps between the least-squares training windows: each is tried "
+                        "and the best on validation kept (default 48,24,12)")
+    p.add_argument("--known-future", action="store_true",
+                   help="extend inputs over the forecast day with its calendar and holiday "
+                        "features; the neural models then read one output per step")
 
 
 def build_parser():
@@ -217,7 +242,7 @@ def build_parser():
     p = sub.add_parser("demo", help="the main job with a tiny budget (< 1 minute)")
     _add_common(p, out="runs/demo", epochs=2, steps=15, budget=40.0, lr=3e-3)
     _add_forecast(p)
-    p.set_defaults(func=run_forecast, linear_stride=16)
+    p.set_defaults(func=run_forecast, linear_strides=[48])
     p = sub.add_parser("digits", help="sequence classification of 8x8 digits")
     _add_common(p, out="runs/digits", epochs=15, steps=None, budget=240.0, lr=3e-3)
     p.set_defaults(func=run_digits)

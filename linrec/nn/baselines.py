@@ -26,7 +26,7 @@ class LinearForecaster:
     in memory; one eigendecomposition then gives the solution for every ``alpha``.
     """
 
-    def __init__(self, alphas=(1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)):
+    def __init__(self, alphas=tuple(10.0 ** np.arange(-2.0, 5.5, 0.5))):
         self.alphas = tuple(alphas)
         self.alpha = self.weights = self.target_shape = None
 

@@ -41,10 +41,6 @@ class Model(Layer):
         H, the LRU state size N, and the number of blocks L.
     pool : {"last", "mean", "last+mean", "tail"} or None
         What the head reads; None picks "last+mean" to forecast and "mean" to classify.
-    seasonal_skip : [lag, [column, ...]] or None
-        Forecast the correction to a seasonal naive forecast: add the input columns
-        ``lag`` steps before each forecast step (``lag >= horizon``; one column per
-        target) to the head's output.
     seed : int
         Seed of the initial parameters.
     bidirectional, merge, projection, norm, dropout, r_min, r_max, max_phase :
@@ -55,21 +51,14 @@ class Model(Layer):
     def __init__(self, n_features, *, task="forecast", horizon=48, n_targets=1,
                  n_classes=None, d_model=32, d_state=32, n_layers=2, bidirectional=True,
                  merge="sum", projection="glu", norm="layer", dropout=0.0, r_min=0.0,
-                 r_max=0.99, max_phase=2 * np.pi, pool=None, seasonal_skip=None, seed=0,
-                 xp=np, dtype=np.float32):
+                 r_max=0.99, max_phase=2 * np.pi, pool=None, seed=0, xp=np,
+                 dtype=np.float32):
         super().__init__(xp=xp, dtype=dtype)
         if task not in ("forecast", "classify"):
             raise ValueError(f"task={task!r}; use 'forecast' or 'classify'")
         if task == "classify" and not (n_classes and n_classes >= 2):
             raise ValueError("task='classify' needs n_classes >= 2")
         pool = pool or ("last+mean" if task == "forecast" else "mean")
-        if seasonal_skip is not None:
-            lag, columns = int(seasonal_skip[0]), [int(c) for c in seasonal_skip[1]]
-            if task != "forecast" or lag < horizon or len(columns) != n_targets:
-                raise ValueError(
-                    f"seasonal_skip={seasonal_skip} needs task='forecast', a lag >= "
-                    f"horizon {horizon} and one column per target ({n_targets})")
-            seasonal_skip = [lag, columns]
         if pool not in POOLS:
             raise ValueError(f"pool={pool!r}; use one of {POOLS}")
         self.config = dict(
@@ -78,7 +67,7 @@ class Model(Layer):
             d_state=int(d_state), n_layers=int(n_layers), bidirectional=bool(bidirectional),
             merge=merge, projection=projection, norm=norm, dropout=float(dropout),
             r_min=float(r_min), r_max=float(r_max), max_phase=float(max_phase), pool=pool,
-            seasonal_skip=seasonal_skip, seed=int(seed), dtype=self.dtype.name,
+            seed=int(seed), dtype=self.dtype.name,
         )
         rng = np.random.default_rng(seed)
         kw = dict(xp=xp, dtype=dtype)
@@ -134,20 +123,7 @@ class Model(Layer):
         out, c_head = ch["head"].forward(xp.concatenate(parts, axis=-1))
         if self.config["task"] == "forecast":
             out = out.reshape(-1, self.config["horizon"], self.config["n_targets"])
-            out = self._add_skip(x, out)
         return out, (c_inp, c_blocks, c_norm, c_head, h.shape)
-
-    def _add_skip(self, x, out):
-        """Add the inputs ``lag`` steps before each forecast step (``seasonal_skip``)."""
-        if self.config["seasonal_skip"] is None:
-            return out
-        lag, columns = self.config["seasonal_skip"]
-        start = x.shape[1] - lag
-        if start < 0:
-            raise ValueError(f"seasonal_skip needs at least {lag} input steps, got "
-                             f"{x.shape[1]}")
-        return out + self.xp.asarray(x[:, start:start + out.shape[1]][:, :, columns],
-                                     dtype=self.dtype)
 
     def backward(self, dout, cache):
         """``(dx, grads)`` from ``dL/dout``; grads keyed like :meth:`parameters`."""
