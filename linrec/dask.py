@@ -23,7 +23,6 @@ the neighbouring block of ``h``.
 Importing this module imports dask; ``import linrec`` does not.
 """
 
-import numbers
 import operator
 
 import dask.array as da
@@ -34,7 +33,7 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
 import linrec
-from linrec import _api
+from linrec import _api, _namespace
 
 __all__ = ["scan", "scan_vjp"]
 
@@ -53,11 +52,20 @@ def _coerce(x):
     return np.asarray(x) if isinstance(x, list | tuple) else x
 
 
-def _as_dask(x, dtype):
-    """``x`` (a scalar, NumPy/CuPy or dask array) as a dask array of ``dtype``."""
-    if isinstance(x, numbers.Number) and not isinstance(x, np.generic):
-        return da.from_array(np.asarray(x, dtype=dtype))
-    x = x if isinstance(x, Array) else da.from_array(x, chunks=x.shape)
+def _like(*args):
+    """The block type (a 0-size NumPy or CuPy array) of the first dask array in ``args``."""
+    return next(x._meta for x in args if isinstance(x, Array))
+
+
+def _as_dask(x, dtype, like):
+    """``x`` (a scalar, NumPy/CuPy or dask array) as a dask array of ``dtype``.
+
+    A scalar or in-memory array becomes one block of the same array type as ``like``, so
+    that a scalar or NumPy ``a`` goes with CuPy blocks of ``b`` (copied to the GPU once).
+    """
+    if not isinstance(x, Array):
+        x = _namespace.namespace_of(like=like).asarray(x, dtype=dtype)
+        return da.from_array(x, chunks=x.shape)
     return x.astype(dtype) if x.dtype != dtype else x
 
 
@@ -92,13 +100,11 @@ def _unify(named, shape):
     return tuple(chunks), unified
 
 
-def _state(name, x, batch, batch_chunks, ndim, dtype):
+def _state(name, x, batch, batch_chunks, ndim, dtype, like):
     """An h0-like argument as a dask array of exactly the batch shape and chunks."""
     if x is None:
         return None
-    if isinstance(x, numbers.Number) and not isinstance(x, np.generic):
-        x = np.asarray(x, dtype=dtype)
-    x = _api._check_state(da, name, _as_dask(x, dtype), batch, ndim, dtype)
+    x = _api._check_state(da, name, _as_dask(x, dtype, like), batch, ndim, dtype)
     _check_known(name, x)
     return da.broadcast_to(x, batch).rechunk(batch_chunks)
 
@@ -201,8 +207,9 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False):
     dtype = _api._result_dtype([("a", a), ("b", b), ("h0", h0)])
     if getattr(b, "ndim", 0) == 0:
         raise ValueError("b must have at least one dimension: the scan axis")
-    a = _as_dask(a, dtype if _api._is_complex(a) else _api._real_dtype(dtype))
-    b = _as_dask(b, dtype)
+    like = _like(b, a, h0)
+    a = _as_dask(a, dtype if _api._is_complex(a) else _api._real_dtype(dtype), like)
+    b = _as_dask(b, dtype, like)
     _check_known("a", a)
     _check_known("b", b)
     shape = _api._broadcast_shape([("a", a.shape), ("b", b.shape)])
@@ -210,7 +217,7 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False):
     axis = _api._normalise_axis(axis, ndim)
     chunks, (b, a) = _unify([("b", _pad(b, ndim)), ("a", _pad(a, ndim))], shape)
     batch = _api._batch_shape(shape, axis)
-    h0 = _state("h0", h0, batch, _api._batch_shape(chunks, axis), ndim, dtype)
+    h0 = _state("h0", h0, batch, _api._batch_shape(chunks, axis), ndim, dtype, like)
 
     token = tokenize(a, b, h0, axis, reverse)
     summary, carry, name = (f"linrec-scan-{p}-{token}" for p in ("summary", "carry", "h"))
@@ -297,8 +304,9 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None):
     dtype = _api._result_dtype([("grad_h", grad_h), ("a", a), ("h", h), ("h0", h0),
                                 ("grad_last", grad_last)])
     a_shape = tuple(getattr(a, "shape", ()))
-    a = _as_dask(a, dtype if _api._is_complex(a) else _api._real_dtype(dtype))
-    h, grad_h = _as_dask(h, dtype), _as_dask(grad_h, dtype)
+    like = _like(h, grad_h)
+    a = _as_dask(a, dtype if _api._is_complex(a) else _api._real_dtype(dtype), like)
+    h, grad_h = _as_dask(h, dtype, like), _as_dask(grad_h, dtype, like)
     for label, x in (("grad_h", grad_h), ("a", a), ("h", h)):
         _check_known(label, x)
     shape = tuple(h.shape)
@@ -313,8 +321,8 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None):
     batch_chunks = _api._batch_shape(chunks, axis)
     h0_shape = None if h0 is None else tuple(getattr(h0, "shape", ()))
     h0_real = h0 is not None and not _api._is_complex(h0)
-    h0 = _state("h0", h0, batch, batch_chunks, ndim, dtype)
-    grad_last = _state("grad_last", grad_last, batch, batch_chunks, ndim, dtype)
+    h0 = _state("h0", h0, batch, batch_chunks, ndim, dtype, like)
+    grad_last = _state("grad_last", grad_last, batch, batch_chunks, ndim, dtype, like)
 
     token = tokenize(grad_h, a, h, h0, grad_last, axis, reverse)
     edge, summary, carry, block, ga, gb, gh0 = (

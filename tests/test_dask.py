@@ -241,3 +241,32 @@ def test_import_linrec_does_not_import_dask_or_xarray():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def _cupy_or_skip():
+    cp = pytest.importorskip("cupy")
+    try:
+        if cp.cuda.runtime.getDeviceCount() == 0:
+            pytest.skip("no CUDA device")
+    except cp.cuda.runtime.CUDARuntimeError as error:
+        pytest.skip(f"no CUDA device: {error}")
+    return cp
+
+
+@pytest.mark.gpu
+def test_cupy_blocks_are_scanned_on_the_gpu_with_a_scalar_or_numpy_a():
+    cp = _cupy_or_skip()
+    rng = np.random.default_rng(4)
+    b = rng.standard_normal((4, 1000))
+    b_gpu = da.from_array(b, chunks=(2, 128)).map_blocks(cp.asarray)
+    for a in (0.9, np.linspace(0.5, 0.99, 4)[:, None]):
+        h = ld.scan(a, b_gpu, h0=np.ones(4), reverse=True)
+        got = h.compute(**SCHEDULER)
+        assert isinstance(got, cp.ndarray)
+        want = linrec.scan(a, b, h0=np.ones(4), reverse=True)
+        np.testing.assert_allclose(cp.asnumpy(got), want, rtol=1e-10)
+        grad_a, grad_b, grad_h0 = dask.compute(
+            *ld.scan_vjp(h, a, h, h0=np.ones(4), reverse=True), **SCHEDULER)
+        want = linrec.scan_vjp(want, a, want, h0=np.ones(4), reverse=True)
+        for g, w in zip((grad_a, grad_b, grad_h0), want, strict=True):
+            np.testing.assert_allclose(cp.asnumpy(g), w, rtol=1e-9)
