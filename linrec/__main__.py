@@ -60,7 +60,7 @@ def _train_config(args, budget):
 
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
                        steps_per_epoch=args.steps_per_epoch, lr=args.lr,
-                       weight_decay=args.weight_decay, clip=args.clip,
+                       weight_decay=args.weight_decay, clip=args.clip, warmup=args.warmup,
                        patience=args.patience, seed=args.seed, budget_seconds=budget,
                        progress=not args.quiet)
 
@@ -103,7 +103,7 @@ def run_forecast(args, xp):
     series = DATASETS[args.dataset]()
     known = KNOWN_FUTURE if args.known_future else ()
     data = make_forecast_data(series, lookback=args.lookback, horizon=args.horizon,
-                              train_stride=args.train_stride, known_future=known)
+                              known_future=known)
     cols = series.target_columns
     preds = {split: {} for split in ("val", "test")}
     actual = {s: data.to_units(data.sets[s].all()[1]) for s in preds}
@@ -122,7 +122,8 @@ def run_forecast(args, xp):
         model = Model(data.n_features, horizon=args.horizon, n_targets=len(cols),
                       bidirectional=bidirectional, pool="tail" if known else None, xp=xp,
                       **_model_kwargs(args))
-        summaries[name] = fit(model, train, data.sets["val"], _train_config(args, budget),
+        summaries[name] = fit(model, train.subset(slice(None, None, args.train_stride)),
+                              data.sets["val"], _train_config(args, budget),
                               checkpoint=out / f"{key}_checkpoint.npz", resume=args.resume,
                               label=name)
         model.save(out / f"{key}_model.npz")
@@ -196,7 +197,8 @@ def _add_common(p, *, out, epochs, steps, budget, lr):
     p.add_argument("--lr", type=float, default=lr)
     p.add_argument("--weight-decay", type=float, default=0.05)
     p.add_argument("--clip", type=float, default=1.0)
-    p.add_argument("--patience", type=int, default=4)
+    p.add_argument("--warmup", type=int, default=30, help="warm-up steps")
+    p.add_argument("--patience", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--threads", type=int, default=1,
@@ -204,8 +206,8 @@ def _add_common(p, *, out, epochs, steps, budget, lr):
     p.add_argument("--resume", action="store_true",
                    help="continue from the checkpoints in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--d-model", type=int, default=32)
-    p.add_argument("--d-state", type=int, default=32)
+    p.add_argument("--d-model", type=int, default=48)
+    p.add_argument("--d-state", type=int, default=16)
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--merge", choices=("sum", "concat"), default="sum")
     p.add_argument("--projection", choices=("glu", "mlp"), default="glu")
@@ -219,7 +221,7 @@ def _add_forecast(p):
     p.add_argument("--dataset", default="vic_elec", choices=("vic_elec",))
     p.add_argument("--lookback", type=int, default=336)
     p.add_argument("--horizon", type=int, default=48)
-    p.add_argument("--train-stride", type=int, default=1,
+    p.add_argument("--train-stride", type=int, default=48,
                    help="steps between training windows of the neural models")
     p.add_argument("--linear-strides", type=lambda s: [int(v) for v in s.split(",")],
                    default=[48, 24, 12],
@@ -236,11 +238,11 @@ def build_parser():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("train", help="the main job: forecasting vic_elec (a few minutes)")
-    _add_common(p, out="runs/forecast", epochs=12, steps=50, budget=300.0, lr=3e-3)
+    _add_common(p, out="runs/forecast", epochs=30, steps=50, budget=240.0, lr=6e-3)
     _add_forecast(p)
     p.set_defaults(func=run_forecast)
     p = sub.add_parser("demo", help="the main job with a tiny budget (< 1 minute)")
-    _add_common(p, out="runs/demo", epochs=2, steps=15, budget=40.0, lr=3e-3)
+    _add_common(p, out="runs/demo", epochs=3, steps=15, budget=30.0, lr=6e-3)
     _add_forecast(p)
     p.set_defaults(func=run_forecast, linear_strides=[48])
     p = sub.add_parser("digits", help="sequence classification of 8x8 digits")

@@ -10,6 +10,7 @@ import math
 import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -94,9 +95,8 @@ def _save(path, model, opt, state, cfg):
 
 def _restore(path, model, opt, state):
     _, meta, arrays = load_npz(path, (CHECKPOINT_FORMAT,))
-    if meta.get("model", {}).get("n_features") != model.config["n_features"] or \
-            {k: v for k, v in meta["model"].items() if k != "seed"} != \
-            {k: v for k, v in model.config.items() if k != "seed"}:
+    saved = {k: v for k, v in meta.get("model", {}).items() if k != "seed"}
+    if saved != {k: v for k, v in model.config.items() if k != "seed"}:
         raise CheckpointError(
             f"{path} was written for another model configuration: {meta.get('model')} "
             f"vs this model's {model.config}"
@@ -147,7 +147,7 @@ def fit(model, train, val, config=None, *, checkpoint=None, resume=False, label=
     opt = Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
                decoupled=cfg.decoupled, ssm_lr_scale=cfg.ssm_lr_scale)
     state = _State()
-    if resume and checkpoint is not None and _exists(checkpoint):
+    if resume and checkpoint is not None and Path(checkpoint).is_file():
         _restore(checkpoint, model, opt, state)
     if state.best_params is None:
         state.best_params = model.host_parameters()
@@ -216,12 +216,6 @@ def fit(model, train, val, config=None, *, checkpoint=None, resume=False, label=
     return dict(status=status, message=message, epochs=state.epoch, steps=state.step,
                 best_val=state.best_val, best_epoch=state.best_epoch,
                 history=state.history, seconds=time.perf_counter() - start)
-
-
-def _exists(path):
-    from pathlib import Path
-
-    return Path(path).is_file()
 
 
 def _dropout_rng(xp, seed, epoch):
