@@ -3,13 +3,15 @@
 ``scan.cu`` (exactly the text NVRTC gets) is compiled as C++20 with a small header that
 maps the CUDA built-ins it uses onto host threads: one ``std::thread`` per CUDA thread,
 blocks run one after another, ``__shared__`` arrays become statics shared by the block,
-``__syncthreads`` / ``__syncwarp`` are ``std::barrier``s, and the warp shuffles exchange
-values through a per-warp buffer between two warp barriers. The backend then drives these
-compiled kernels with the very arguments it would give CuPy, and the results are compared
-with ``linrec.reference`` as in ``test_cuda_model.py``. This checks the kernels' code
-itself (indexing, masks, barriers, template instantiations), not only a model of it; it
-cannot check GPU-only behaviour (memory coalescing, timing, real warp scheduling).
-Skipped with a reason when no C++20 compiler is found.
+``__syncthreads`` / ``__syncwarp`` are ``std::barrier``s (whole warps dawdle after some
+block barriers, to expose shared-memory races across them), and the warp shuffles
+exchange values through a per-warp buffer between two warp barriers. The backend then
+drives these compiled kernels with the very arguments it would give CuPy, and the
+results are compared with ``linrec.reference`` as in ``test_cuda_model.py``. This checks
+the kernels' code itself (indexing, masks, barriers, template instantiations), not only
+a model of it; it cannot check GPU-only behaviour (memory coalescing, timing, real warp
+scheduling, memory ordering between blocks). Skipped with a reason when no C++ compiler
+is found.
 """
 
 import ctypes
@@ -26,6 +28,7 @@ from tests.test_cuda_model import FEW_SMS, MANY_SMS, PAIRS, _check, _PoisonedNum
 
 EMULATION = r"""
 #include <barrier>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <thread>
@@ -50,7 +53,16 @@ struct Block {
 };
 Block* block_now;
 
-inline void __syncthreads() { block_now->all->arrive_and_wait(); }
+// After a block barrier some whole warps dawdle, so that a warp racing ahead into the
+// next chunk would overwrite shared memory that a slow warp has yet to read.
+inline void __syncthreads() {
+    thread_local unsigned passed = 0;
+    block_now->all->arrive_and_wait();
+    const unsigned warp = threadIdx.x / 32;
+    if ((warp * 7919u + passed++ * 104729u + blockIdx.x * 31u) % 3u == 0u) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+}
 inline void __syncwarp(unsigned = 0xffffffffu) {
     block_now->warps[threadIdx.x / 32]->arrive_and_wait();
 }
@@ -190,6 +202,10 @@ def test_emulated_kernels_around_boundaries(on_emulator, ta, tb, reverse):
     for T in (1, 33, tile + 1, 2 * tile + 1, 9 * tile + 3):
         _check(rng, ta, tb, (2, T), (2, T), reverse=reverse)
     _check(rng, ta, tb, (2, 1), (2, 4 * tile + 5), reverse=reverse, h0=False)
+    several_chunks_per_segment = 20 * _plan.WARPS * tile + 5
+    _check(rng, ta, tb, (1, 1), (1, several_chunks_per_segment), reverse=reverse)
+    on_emulator(MANY_SMS)
+    _check(rng, ta, tb, (3, 13 * tile + 1), (3, 13 * tile + 1), reverse=reverse)
 
 
 @pytest.mark.parametrize(("ta", "tb"), PAIRS)
