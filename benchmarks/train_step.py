@@ -100,8 +100,9 @@ def main():
             return None
         device = f"{platform.processor() or platform.machine()}, {args.threads} thread(s)"
     rows = []
-    configs = [("BLUR", True, 32, 32, 32, 2), ("LRU", False, 32, 32, 32, 2),
-               ("BLUR", True, 128, 32, 32, 2), ("BLUR", True, 32, 64, 64, 4)]
+    configs = [("BLUR", True, 32, 48, 16, 2), ("LRU", False, 32, 48, 16, 2),
+               ("BLUR", True, 32, 32, 32, 2), ("BLUR", True, 128, 48, 16, 2),
+               ("BLUR", True, 32, 64, 64, 4)]
     for name, bidir, batch, d_model, d_state, layers in configs:
         seconds, fraction = bench(xp, sync, batch=batch, steps=args.steps, lookback=336,
                                   features=10, d_model=d_model, d_state=d_state,

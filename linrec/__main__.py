@@ -246,7 +246,7 @@ def build_parser():
     _add_forecast(p)
     p.set_defaults(func=run_forecast, linear_strides=[48])
     p = sub.add_parser("digits", help="sequence classification of 8x8 digits")
-    _add_common(p, out="runs/digits", epochs=15, steps=None, budget=240.0, lr=3e-3)
+    _add_common(p, out="runs/digits", epochs=60, steps=None, budget=240.0, lr=6e-3)
     p.set_defaults(func=run_digits)
     return parser
 

@@ -74,6 +74,7 @@ def test_blur_block_dropout_only_with_rng():
     assert not np.allclose(y1, block.forward(x)[0])
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in exp")
 @given(nu_log=st.floats(-1e4, 1e4), theta_log=st.floats(-50.0, 80.0),
        dtype=st.sampled_from([np.float32, np.float64]))
 def test_lambda_inside_unit_circle_for_every_parameter(nu_log, theta_log, dtype):

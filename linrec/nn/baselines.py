@@ -2,7 +2,9 @@
 
 import numpy as np
 
-__all__ = ["seasonal_naive", "LinearForecaster"]
+__all__ = ["seasonal_naive", "LinearForecaster", "ALPHAS"]
+
+ALPHAS = tuple(10.0 ** np.arange(-2.0, 5.5, 0.5))
 
 
 def seasonal_naive(inputs, columns, horizon, season):
@@ -26,7 +28,7 @@ class LinearForecaster:
     in memory; one eigendecomposition then gives the solution for every ``alpha``.
     """
 
-    def __init__(self, alphas=tuple(10.0 ** np.arange(-2.0, 5.5, 0.5))):
+    def __init__(self, alphas=ALPHAS):
         self.alphas = tuple(alphas)
         self.alpha = self.weights = self.target_shape = None
 

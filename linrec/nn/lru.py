@@ -102,7 +102,7 @@ class LRU(Layer):
         lam, nu = self.eigenvalues()
         w_b, w_c = self._weights()
         b = (u @ w_b).view(lam.dtype)
-        x = linrec.scan(lam, b, axis=1, reverse=self.reverse)
+        x = self.xp.ascontiguousarray(linrec.scan(lam, b, axis=1, reverse=self.reverse))
         y = x.view(self.dtype) @ w_c
         y += self.params["D"] * u
         return y, (u, lam, nu, x, w_b, w_c)
@@ -119,7 +119,7 @@ class LRU(Layer):
         g["C_im"] = -d_wc[1::2].T
         dx = xp.ascontiguousarray(dy @ w_c.T).view(lam.dtype)
         d_lam, d_b, _ = linrec.scan_vjp(dx, lam, x, axis=1, reverse=self.reverse)
-        d_bv = d_b.view(self.dtype)
+        d_bv = xp.ascontiguousarray(d_b).view(self.dtype)
         du += d_bv @ w_b.T
         d_wb = u.reshape(-1, self.H).T @ d_bv.reshape(-1, n2)
         gamma = xp.exp(p["gamma_log"])
