@@ -143,7 +143,7 @@ def test_no_temporary_of_the_input_size(method):
     the output (plus small per-chunk summaries)."""
     b = np.random.default_rng(5).uniform(-1, 1, (8, 2**16))
     a = np.full((8, 1), 0.9)
-    linrec.scan(a, b, method=method)
+    linrec.scan_vjp(b, a, linrec.scan(a, b, method=method), method=method)  # compile
     tracemalloc.start()
     h = linrec.scan(a, b, method=method)
     _, peak = tracemalloc.get_traced_memory()

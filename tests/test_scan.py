@@ -204,24 +204,24 @@ def test_chunked_kernels_equal_sequential_for_every_chunk_length(T, length, dtyp
     from linrec.cpu import _parallel
 
     rng = np.random.default_rng(T * 7919 + length)
-    shape = (2, T, 3)
+    shape = (6, T)
     a = random_coefficients(rng, shape, dtype)
     b = random_array(rng, shape, dtype)
-    h0 = random_array(rng, (2, 3), dtype)
-    h, last = np.empty(shape, dtype), np.empty((2, 3), dtype)
+    h0 = random_array(rng, 6, dtype)
+    h, last = np.empty(shape, dtype), np.empty(6, dtype)
     _parallel.forward_chunked(a, b, h, h0, last, length)
-    expected, expected_last = ref_scan(a, b, h0, axis=1)
+    expected, expected_last = ref_scan(a, b, h0)
     np.testing.assert_allclose(h, expected, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(last, expected_last, rtol=1e-12, atol=1e-12)
 
     grad_h = random_array(rng, shape, dtype)
-    grad_last = random_array(rng, (2, 3), dtype)
+    grad_last = random_array(rng, 6, dtype)
     for ga_time in (T, 1):
-        ga = np.empty((2, ga_time, 3), dtype)
-        gb, gh0 = np.empty(shape, dtype), np.empty((2, 3), dtype)
+        ga = np.empty((6, ga_time), dtype)
+        gb, gh0 = np.empty(shape, dtype), np.empty(6, dtype)
         a_used = a if ga_time == T else np.broadcast_to(a[:, :1], shape)
         _parallel.backward_chunked(grad_h, a_used, h, h0, grad_last, ga, gb, gh0, length)
-        ra, rb, rh0 = ref_vjp(grad_h, a if ga_time == T else a[:, :1], h, h0, 1, False,
+        ra, rb, rh0 = ref_vjp(grad_h, a if ga_time == T else a[:, :1], h, h0, -1, False,
                               grad_last)
         np.testing.assert_allclose(ga, ra, rtol=1e-12, atol=1e-10)
         np.testing.assert_allclose(gb, rb, rtol=1e-12, atol=1e-12)

@@ -4,94 +4,57 @@ Every array argument is a strided view with the time axis in the middle: R and C
 two batch dimensions the launcher kept (C the one with the smaller stride), T is time in
 iteration order (the launcher flips the views for a reverse scan, so the kernels only run
 forwards). Broadcast operands have stride 0 and are never materialised. Batch-only
-operands (h0, final states, their gradients) are ``(R, C)`` views.
+operands (h0, final states, their gradients) are ``(R, C)`` views. A chain is one
+``(r, c)`` pair: one independent recurrence of length T.
 
 Three schedules, each with a forward kernel and a fused backward kernel:
 
-- rows: chains (r, c) in parallel, ``LANES`` chains interleaved per task so one FMA
-  dependency chain does not bound the speed; for time-contiguous data. Lane k runs
-  ``k * SKEW`` steps behind lane 0 so that the lanes' addresses differ modulo 4 KiB: rows
-  of a power-of-two length otherwise map to the same cache sets and evict each other.
-- channels: a block of C in parallel, the inner loop runs across contiguous channels
-  (it vectorises); for data whose time axis is not the fastest.
-- chunked: reduce-then-scan over time chunks for few, long rows. Phase 1 reduces each
+- rows: chains in parallel, four interleaved per task (``linrec.cpu._lanes``); for data
+  whose time axis is the fastest.
+- channels: blocks of C in parallel, the inner loop across contiguous channels (it
+  vectorises); for data whose time axis is not the fastest.
+- chunked: reduce-then-scan over time chunks, for few long chains. Phase 1 reduces every
   chunk to its affine pair (A, B); a short sequential pass turns the pairs into each
-  chunk's carry-in; phase 3 rescans each chunk from its carry-in. 20 bytes moved per
-  float32 element forward (vs 12 for one pass), all cores busy.
+  chunk's carry-in; phase 3 rescans each chunk from its carry-in. Four chunks of a chain
+  are interleaved per task. Forward moves 20 bytes per float32 element (vs 12 for one
+  pass) and keeps every core busy.
 
-Backward kernels compute, in iteration order t = T-1 .. 0,
-``g = grad_h[t] + carry``, ``grad_b[t] = g``, ``grad_a[t] = g * conj(h[t-1])``,
-``carry = conj(a[t]) * g``, with ``h[-1] = h0`` and the first carry ``grad_last``; the
-last carry is ``grad_h0``.
-When ``grad_a`` has a time extent of 1 (``a`` constant in time) it receives the sum over t.
+Backward kernels compute, from t = T-1 down to 0, ``g = grad_h[t] + carry``,
+``grad_b[t] = g``, ``grad_a[t] = g * conj(h[t-1])``, ``carry = conj(a[t]) * g``, with
+``h[-1] = h0`` and the first carry ``grad_last``; the last carry is ``grad_h0``. When
+``grad_a`` has a time extent of 1 (``a`` constant in time) it receives the sum over t.
+Positions 1..T-1 run in the lanes (``h[t-1]`` is then a shifted view); step 0, which
+reads ``h0``, is finished per chain by ``_first_step``.
 """
 
 import numba
 import numpy as np
 from numba import prange
 
+from linrec.cpu import _lanes
 from linrec.cpu._dispatch import call
 from linrec.cpu.kernels import as_grad
 
 LANES = 4
-SKEW = 64
 
 _jit = numba.njit(parallel=True, cache=True, nogil=True)
-_inline = numba.njit(cache=True, inline="always")
-
-
-@_inline
-def _step(a, b, h, r, t, c, state):
-    state = a[r, t, c] * state + b[r, t, c]
-    h[r, t, c] = state
-    return state
+_seq = numba.njit(cache=True, nogil=True)
 
 
 @_jit
 def forward_rows(a, b, h, h0, hlast):
-    R, T, C = h.shape
-    n = R * C
-    groups = (n + LANES - 1) // LANES
-    skewed = T > 3 * SKEW
-    for g in prange(groups):
-        i = g * LANES
-        if i + LANES <= n and skewed:
-            r0, c0 = i // C, i % C
-            r1, c1 = (i + 1) // C, (i + 1) % C
-            r2, c2 = (i + 2) // C, (i + 2) % C
-            r3, c3 = (i + 3) // C, (i + 3) % C
-            s0, s1, s2, s3 = h0[r0, c0], h0[r1, c1], h0[r2, c2], h0[r3, c3]
-            for t in range(SKEW):
-                s0 = _step(a, b, h, r0, t, c0, s0)
-            for t in range(SKEW, 2 * SKEW):
-                s0 = _step(a, b, h, r0, t, c0, s0)
-                s1 = _step(a, b, h, r1, t - SKEW, c1, s1)
-            for t in range(2 * SKEW, 3 * SKEW):
-                s0 = _step(a, b, h, r0, t, c0, s0)
-                s1 = _step(a, b, h, r1, t - SKEW, c1, s1)
-                s2 = _step(a, b, h, r2, t - 2 * SKEW, c2, s2)
-            for t in range(3 * SKEW, T):
-                s0 = _step(a, b, h, r0, t, c0, s0)
-                s1 = _step(a, b, h, r1, t - SKEW, c1, s1)
-                s2 = _step(a, b, h, r2, t - 2 * SKEW, c2, s2)
-                s3 = _step(a, b, h, r3, t - 3 * SKEW, c3, s3)
-            for t in range(T - SKEW, T):
-                s1 = _step(a, b, h, r1, t, c1, s1)
-                s2 = _step(a, b, h, r2, t - SKEW, c2, s2)
-                s3 = _step(a, b, h, r3, t - 2 * SKEW, c3, s3)
-            for t in range(T - SKEW, T):
-                s2 = _step(a, b, h, r2, t, c2, s2)
-                s3 = _step(a, b, h, r3, t - SKEW, c3, s3)
-            for t in range(T - SKEW, T):
-                s3 = _step(a, b, h, r3, t, c3, s3)
-            hlast[r0, c0], hlast[r1, c1], hlast[r2, c2], hlast[r3, c3] = s0, s1, s2, s3
+    n, T = h.shape
+    for g in prange((n + LANES - 1) // LANES):
+        j = g * LANES
+        if j + LANES <= n:
+            s = _lanes.scan_lanes((a[j], a[j + 1], a[j + 2], a[j + 3]),
+                                  (b[j], b[j + 1], b[j + 2], b[j + 3]),
+                                  (h[j], h[j + 1], h[j + 2], h[j + 3]),
+                                  (h0[j], h0[j + 1], h0[j + 2], h0[j + 3]))
+            hlast[j], hlast[j + 1], hlast[j + 2], hlast[j + 3] = s
         else:
-            for j in range(i, min(i + LANES, n)):
-                r, c = j // C, j % C
-                s = h0[r, c]
-                for t in range(T):
-                    s = _step(a, b, h, r, t, c, s)
-                hlast[r, c] = s
+            for i in range(j, n):
+                hlast[i] = _lanes.scan_one(a[i], b[i], h[i], h0[i])
 
 
 @_jit
@@ -112,26 +75,47 @@ def forward_channels(a, b, h, h0, hlast, block):
         hlast[r, c0:c1] = state
 
 
+@_seq
+def _chunk_span(k, length, start, stop):
+    """Time range of chunk k of a range [start, stop) cut into chunks of ``length``."""
+    t0 = min(stop, start + k * length)
+    return t0, min(stop, t0 + length)
+
+
+@_seq
+def _full_group(g, width, length, start, stop):
+    """Whether the ``width`` chunks of group g all have ``length`` steps."""
+    return start + (width * g + width) * length <= stop
+
+
 @_jit
 def _chunk_pairs_forward(a, b, length, pair_a, pair_b):
     """Phase 1: the affine pair (prod a, scan of b from 0) of every chunk and chain."""
-    R, T, C = b.shape
-    for k in prange(pair_a.shape[0]):
-        t0 = k * length
-        t1 = min(T, t0 + length)
-        for r in range(R):
-            for c in range(C):
-                pair_a[k, r, c] = 1.0
-                pair_b[k, r, c] = 0.0
-            for t in range(t0, t1):
-                for c in range(C):
-                    pair_a[k, r, c] = a[r, t, c] * pair_a[k, r, c]
-                    pair_b[k, r, c] = a[r, t, c] * pair_b[k, r, c] + b[r, t, c]
+    n, T = b.shape
+    chunks = pair_a.shape[0]
+    groups = (chunks + 3) // 4
+    zero = pair_b.dtype.type(0)
+    for task in prange(n * groups):
+        j, g = task // groups, task % groups
+        if _full_group(g, 4, length, 0, T):
+            t0 = 4 * g * length
+            t1, t2, t3 = t0 + length, t0 + 2 * length, t0 + 3 * length
+            p, s = _lanes.reduce_lanes(
+                (a[j, t0:t1], a[j, t1:t2], a[j, t2:t3], a[j, t3:t3 + length]),
+                (b[j, t0:t1], b[j, t1:t2], b[j, t2:t3], b[j, t3:t3 + length]), zero)
+            for i in range(4):
+                pair_a[4 * g + i, j] = p[i]
+                pair_b[4 * g + i, j] = s[i]
+        else:
+            for k in range(4 * g, min(chunks, 4 * g + 4)):
+                t0, t1 = _chunk_span(k, length, 0, T)
+                pair_a[k, j], pair_b[k, j] = _lanes.reduce_one(a[j, t0:t1], b[j, t0:t1],
+                                                               zero)
 
 
-@numba.njit(cache=True, nogil=True)
+@_seq
 def _carry_in(pair_a, pair_b, init, carries):
-    """Phase 2: carries[k] = state entering chunk k; returns the final state."""
+    """Phase 2: ``carries[k]`` = state entering chunk k; returns the final state."""
     state = init.copy()
     for k in range(pair_a.shape[0]):
         carries[k] = state
@@ -142,106 +126,79 @@ def _carry_in(pair_a, pair_b, init, carries):
 @_jit
 def _rescan_chunks(a, b, h, length, carries):
     """Phase 3: rescan every chunk from its carry-in, writing h."""
-    R, T, C = h.shape
-    for k in prange(carries.shape[0]):
-        t0 = k * length
-        t1 = min(T, t0 + length)
-        for r in range(R):
-            for c in range(C):
-                h[r, t0, c] = a[r, t0, c] * carries[k, r, c] + b[r, t0, c]
-            for t in range(t0 + 1, t1):
-                for c in range(C):
-                    h[r, t, c] = a[r, t, c] * h[r, t - 1, c] + b[r, t, c]
+    n, T = h.shape
+    chunks = carries.shape[0]
+    groups = (chunks + 3) // 4
+    for task in prange(n * groups):
+        j, g = task // groups, task % groups
+        if _full_group(g, 4, length, 0, T):
+            t0 = 4 * g * length
+            t1, t2, t3 = t0 + length, t0 + 2 * length, t0 + 3 * length
+            _lanes.scan_lanes(
+                (a[j, t0:t1], a[j, t1:t2], a[j, t2:t3], a[j, t3:t3 + length]),
+                (b[j, t0:t1], b[j, t1:t2], b[j, t2:t3], b[j, t3:t3 + length]),
+                (h[j, t0:t1], h[j, t1:t2], h[j, t2:t3], h[j, t3:t3 + length]),
+                (carries[4 * g, j], carries[4 * g + 1, j], carries[4 * g + 2, j],
+                 carries[4 * g + 3, j]))
+        else:
+            for k in range(4 * g, min(chunks, 4 * g + 4)):
+                t0, t1 = _chunk_span(k, length, 0, T)
+                _lanes.scan_one(a[j, t0:t1], b[j, t0:t1], h[j, t0:t1], carries[k, j])
 
 
 def forward_chunked(a, b, h, h0, hlast, length):
     """Reduce-then-scan over time chunks of ``length`` steps (arguments as forward_rows)."""
-    R, T, C = h.shape
+    n, T = h.shape
     chunks = -(-T // length)
     dtype = h.dtype
-    pair_a = np.empty((chunks, R, C), dtype)
-    pair_b = np.empty((chunks, R, C), dtype)
+    pair_a = np.empty((chunks, n), dtype)
+    pair_b = np.empty((chunks, n), dtype)
     call(_chunk_pairs_forward, a, b, length, pair_a, pair_b)
-    carries = np.empty((chunks, R, C), dtype)
+    carries = np.empty((chunks, n), dtype)
     hlast[...] = call(_carry_in, pair_a, pair_b, np.array(h0, dtype), carries)
     call(_rescan_chunks, a, b, h, length, carries)
 
 
-@_inline
-def _back_step(ops, r, t, c, carry, total, accumulate):
-    """One adjoint step at time t of chain (r, c); returns (carry, total).
-
-    ``ops`` is the tuple ``(grad_h, a, h, h0, grad_a, grad_b)``.
-    """
-    grad_h, a, h, h0, grad_a, grad_b = ops
-    g = grad_h[r, t, c] + carry
-    grad_b[r, t, c] = as_grad(g, grad_b)
-    prev = h[r, t - 1, c] if t > 0 else h0[r, c]
+@_seq
+def _first_step(grad_h, a, h0, grad_a, grad_b, grad_h0, j, carry, total, accumulate):
+    """Step t = 0 of chain j, which reads h0; writes grad_h0 (and the grad_a sum)."""
+    g = grad_h[j, 0] + carry
+    grad_b[j, 0] = as_grad(g, grad_b)
     if accumulate:
-        total += g * np.conj(prev)
+        grad_a[j, 0] = as_grad(total + g * np.conj(h0[j]), grad_a)
     else:
-        grad_a[r, t, c] = as_grad(g * np.conj(prev), grad_a)
-    return np.conj(a[r, t, c]) * g, total
+        grad_a[j, 0] = as_grad(g * np.conj(h0[j]), grad_a)
+    grad_h0[j] = np.conj(a[j, 0]) * g
+
+
+@_seq
+def _lane_views(grad_h, a, h, grad_a, grad_b, j, t0, t1, accumulate):
+    """1-D views of chain j over positions [t0, t1) (t0 >= 1) for the adjoint."""
+    ga = grad_a[j, 0:1] if accumulate else grad_a[j, t0:t1]
+    return grad_h[j, t0:t1], a[j, t0:t1], h[j, t0 - 1:t1 - 1], ga, grad_b[j, t0:t1]
 
 
 @_jit
 def backward_rows(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0):
-    R, T, C = h.shape
+    n, T = h.shape
     accumulate = grad_a.shape[1] != T
-    n = R * C
-    groups = (n + LANES - 1) // LANES
-    skewed = T > 3 * SKEW
-    ops = (grad_h, a, h, h0, grad_a, grad_b)
-    for g in prange(groups):
-        i = g * LANES
-        if i + LANES <= n and skewed:
-            r0, c0 = i // C, i % C
-            r1, c1 = (i + 1) // C, (i + 1) % C
-            r2, c2 = (i + 2) // C, (i + 2) % C
-            r3, c3 = (i + 3) // C, (i + 3) % C
-            k0, k1, k2, k3 = glast[r0, c0], glast[r1, c1], glast[r2, c2], glast[r3, c3]
-            z0, z1, z2, z3 = 0.0 * k0, 0.0 * k1, 0.0 * k2, 0.0 * k3
-            top = T - 1
-            for u in range(SKEW):
-                k0, z0 = _back_step(ops, r0, top - u, c0, k0, z0, accumulate)
-            for u in range(SKEW, 2 * SKEW):
-                k0, z0 = _back_step(ops, r0, top - u, c0, k0, z0, accumulate)
-                k1, z1 = _back_step(ops, r1, top - u + SKEW, c1, k1, z1, accumulate)
-            for u in range(2 * SKEW, 3 * SKEW):
-                k0, z0 = _back_step(ops, r0, top - u, c0, k0, z0, accumulate)
-                k1, z1 = _back_step(ops, r1, top - u + SKEW, c1, k1, z1, accumulate)
-                k2, z2 = _back_step(ops, r2, top - u + 2 * SKEW, c2, k2, z2, accumulate)
-            for u in range(3 * SKEW, T):
-                k0, z0 = _back_step(ops, r0, top - u, c0, k0, z0, accumulate)
-                k1, z1 = _back_step(ops, r1, top - u + SKEW, c1, k1, z1, accumulate)
-                k2, z2 = _back_step(ops, r2, top - u + 2 * SKEW, c2, k2, z2, accumulate)
-                k3, z3 = _back_step(ops, r3, top - u + 3 * SKEW, c3, k3, z3, accumulate)
-            for t in range(SKEW - 1, -1, -1):
-                k1, z1 = _back_step(ops, r1, t, c1, k1, z1, accumulate)
-                k2, z2 = _back_step(ops, r2, t + SKEW, c2, k2, z2, accumulate)
-                k3, z3 = _back_step(ops, r3, t + 2 * SKEW, c3, k3, z3, accumulate)
-            for t in range(SKEW - 1, -1, -1):
-                k2, z2 = _back_step(ops, r2, t, c2, k2, z2, accumulate)
-                k3, z3 = _back_step(ops, r3, t + SKEW, c3, k3, z3, accumulate)
-            for t in range(SKEW - 1, -1, -1):
-                k3, z3 = _back_step(ops, r3, t, c3, k3, z3, accumulate)
-            grad_h0[r0, c0], grad_h0[r1, c1] = k0, k1
-            grad_h0[r2, c2], grad_h0[r3, c3] = k2, k3
-            if accumulate:
-                grad_a[r0, 0, c0] = as_grad(z0, grad_a)
-                grad_a[r1, 0, c1] = as_grad(z1, grad_a)
-                grad_a[r2, 0, c2] = as_grad(z2, grad_a)
-                grad_a[r3, 0, c3] = as_grad(z3, grad_a)
+    for g in prange((n + 1) // 2):
+        j = 2 * g
+        if j + 2 <= n:
+            v0 = _lane_views(grad_h, a, h, grad_a, grad_b, j, 1, T, accumulate)
+            v1 = _lane_views(grad_h, a, h, grad_a, grad_b, j + 1, 1, T, accumulate)
+            k, z = _lanes.adjoint_lanes(
+                (v0[0], v1[0]), (v0[1], v1[1]), (v0[2], v1[2]), (v0[3], v1[3]),
+                (v0[4], v1[4]), (glast[j], glast[j + 1]), accumulate)
+            _first_step(grad_h, a, h0, grad_a, grad_b, grad_h0, j, k[0], z[0],
+                        accumulate)
+            _first_step(grad_h, a, h0, grad_a, grad_b, grad_h0, j + 1, k[1], z[1],
+                        accumulate)
         else:
-            for j in range(i, min(i + LANES, n)):
-                r, c = j // C, j % C
-                k = glast[r, c]
-                z = 0.0 * k
-                for t in range(T - 1, -1, -1):
-                    k, z = _back_step(ops, r, t, c, k, z, accumulate)
-                grad_h0[r, c] = k
-                if accumulate:
-                    grad_a[r, 0, c] = as_grad(z, grad_a)
+            gh, av, prev, ga, gb = _lane_views(grad_h, a, h, grad_a, grad_b, j, 1, T,
+                                               accumulate)
+            k, z = _lanes.adjoint_one(gh, av, prev, ga, gb, glast[j], accumulate)
+            _first_step(grad_h, a, h0, grad_a, grad_b, grad_h0, j, k, z, accumulate)
 
 
 @_jit
@@ -255,44 +212,59 @@ def backward_channels(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, block):
         c1 = min(C, c0 + block)
         carry = glast[r, c0:c1].copy()
         total = np.zeros_like(carry)
-        for t in range(T - 1, -1, -1):
+        g = np.empty_like(carry)
+        for t in range(T - 1, 0, -1):
             ght, at, gbt = grad_h[r, t, c0:c1], a[r, t, c0:c1], grad_b[r, t, c0:c1]
-            prev = h[r, t - 1, c0:c1] if t > 0 else h0[r, c0:c1]
-            gat = grad_a[r, 0 if accumulate else t, c0:c1]
+            prev = h[r, t - 1, c0:c1]
             for c in range(c1 - c0):
-                g = ght[c] + carry[c]
-                gbt[c] = as_grad(g, gbt)
-                if accumulate:
-                    total[c] += g * np.conj(prev[c])
-                else:
-                    gat[c] = as_grad(g * np.conj(prev[c]), gat)
-                carry[c] = np.conj(at[c]) * g
-        grad_h0[r, c0:c1] = carry
-        if accumulate:
+                g[c] = ght[c] + carry[c]
             for c in range(c1 - c0):
-                grad_a[r, 0, c0 + c] = as_grad(total[c], grad_a)
+                gbt[c] = as_grad(g[c], gbt)
+            if accumulate:
+                for c in range(c1 - c0):
+                    total[c] += g[c] * np.conj(prev[c])
+            else:
+                gat = grad_a[r, t, c0:c1]
+                for c in range(c1 - c0):
+                    gat[c] = as_grad(g[c] * np.conj(prev[c]), gat)
+            for c in range(c1 - c0):
+                carry[c] = np.conj(at[c]) * g[c]
+        for c in range(c0, c1):
+            g = grad_h[r, 0, c] + carry[c - c0]
+            grad_b[r, 0, c] = as_grad(g, grad_b)
+            grad_a[r, 0, c] = as_grad(total[c - c0] + g * np.conj(h0[r, c]), grad_a)
+            grad_h0[r, c] = np.conj(a[r, 0, c]) * g
 
 
 @_jit
 def _chunk_pairs_backward(grad_h, a, length, pair_a, pair_b):
-    """Phase 1 of the backward pass: the chunk's map carry_in -> carry_out."""
-    R, T, C = grad_h.shape
-    for k in prange(pair_a.shape[0]):
-        t0 = k * length
-        t1 = min(T, t0 + length)
-        for r in range(R):
-            for c in range(C):
-                pair_a[k, r, c] = 1.0
-                pair_b[k, r, c] = 0.0
-            for t in range(t1 - 1, t0 - 1, -1):
-                for c in range(C):
-                    ca = np.conj(a[r, t, c])
-                    pair_a[k, r, c] = ca * pair_a[k, r, c]
-                    pair_b[k, r, c] = ca * (grad_h[r, t, c] + pair_b[k, r, c])
+    """Phase 1 of the backward pass over positions [1, T): each chunk's carry map."""
+    n, T = grad_h.shape
+    chunks = pair_a.shape[0]
+    groups = (chunks + 3) // 4
+    zero = pair_b.dtype.type(0)
+    for task in prange(n * groups):
+        j, g = task // groups, task % groups
+        if _full_group(g, 4, length, 1, T):
+            t0 = 1 + 4 * g * length
+            t1, t2, t3 = t0 + length, t0 + 2 * length, t0 + 3 * length
+            p, s = _lanes.adjoint_reduce_lanes(
+                (grad_h[j, t0:t1], grad_h[j, t1:t2], grad_h[j, t2:t3],
+                 grad_h[j, t3:t3 + length]),
+                (a[j, t0:t1], a[j, t1:t2], a[j, t2:t3], a[j, t3:t3 + length]), zero)
+            for i in range(4):
+                pair_a[4 * g + i, j] = p[i]
+                pair_b[4 * g + i, j] = s[i]
+        else:
+            for k in range(4 * g, min(chunks, 4 * g + 4)):
+                t0, t1 = _chunk_span(k, length, 1, T)
+                pair_a[k, j], pair_b[k, j] = _lanes.adjoint_reduce_one(
+                    grad_h[j, t0:t1], a[j, t0:t1], zero)
 
 
-@numba.njit(cache=True, nogil=True)
+@_seq
 def _carry_in_backward(pair_a, pair_b, init, carries):
+    """Phase 2 backward: ``carries[k]`` = carry entering chunk k from the right."""
     state = init.copy()
     for k in range(pair_a.shape[0] - 1, -1, -1):
         carries[k] = state
@@ -301,40 +273,53 @@ def _carry_in_backward(pair_a, pair_b, init, carries):
 
 
 @_jit
-def _rescan_chunks_backward(grad_h, a, h, h0, grad_a, grad_b, length, carries, totals):
-    R, T, C = h.shape
+def _rescan_chunks_backward(grad_h, a, h, grad_a, grad_b, length, carries, totals):
+    """Phase 3 backward over positions [1, T): writes grad_b, grad_a (or its sums)."""
+    n, T = h.shape
     accumulate = grad_a.shape[1] != T
-    for k in prange(carries.shape[0]):
-        t0 = k * length
-        t1 = min(T, t0 + length)
-        for r in range(R):
-            for t in range(t1 - 1, t0 - 1, -1):
-                for c in range(C):
-                    g = grad_h[r, t, c] + carries[k, r, c]
-                    grad_b[r, t, c] = as_grad(g, grad_b)
-                    prev = h[r, t - 1, c] if t > 0 else h0[r, c]
-                    if accumulate:
-                        totals[k, r, c] += g * np.conj(prev)
-                    else:
-                        grad_a[r, t, c] = as_grad(g * np.conj(prev), grad_a)
-                    carries[k, r, c] = np.conj(a[r, t, c]) * g
+    chunks = carries.shape[0]
+    groups = (chunks + 1) // 2
+    for task in prange(n * groups):
+        j, g = task // groups, task % groups
+        if _full_group(g, 2, length, 1, T):
+            t0 = 1 + 2 * g * length
+            t1 = t0 + length
+            v0 = _lane_views(grad_h, a, h, grad_a, grad_b, j, t0, t1, accumulate)
+            v1 = _lane_views(grad_h, a, h, grad_a, grad_b, j, t1, t1 + length,
+                             accumulate)
+            _, z = _lanes.adjoint_lanes(
+                (v0[0], v1[0]), (v0[1], v1[1]), (v0[2], v1[2]), (v0[3], v1[3]),
+                (v0[4], v1[4]), (carries[2 * g, j], carries[2 * g + 1, j]), accumulate)
+            totals[2 * g, j], totals[2 * g + 1, j] = z
+        else:
+            for k in range(2 * g, min(chunks, 2 * g + 2)):
+                t0, t1 = _chunk_span(k, length, 1, T)
+                gh, av, prev, ga, gb = _lane_views(grad_h, a, h, grad_a, grad_b, j, t0,
+                                                   t1, accumulate)
+                _, totals[k, j] = _lanes.adjoint_one(gh, av, prev, ga, gb, carries[k, j],
+                                                     accumulate)
+
+
+@_jit
+def _first_steps(grad_h, a, h0, grad_a, grad_b, grad_h0, carry, total):
+    n, T = grad_b.shape
+    accumulate = grad_a.shape[1] != T
+    for j in prange(n):
+        _first_step(grad_h, a, h0, grad_a, grad_b, grad_h0, j, carry[j], total[j],
+                    accumulate)
 
 
 def backward_chunked(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, length):
     """The backward pass over time chunks of ``length`` steps (arguments as
     backward_rows)."""
-    R, T, C = h.shape
-    chunks = -(-T // length)
+    n, T = h.shape
+    chunks = -(-(T - 1) // length)
     dtype = grad_h0.dtype
-    pair_a = np.empty((chunks, R, C), dtype)
-    pair_b = np.empty((chunks, R, C), dtype)
+    pair_a = np.empty((chunks, n), dtype)
+    pair_b = np.empty((chunks, n), dtype)
     call(_chunk_pairs_backward, grad_h, a, length, pair_a, pair_b)
-    carries = np.empty((chunks, R, C), dtype)
-    grad_h0[...] = call(_carry_in_backward, pair_a, pair_b, np.array(glast, dtype),
-                        carries)
-    totals = np.zeros((chunks, R, C), dtype)
-    call(_rescan_chunks_backward, grad_h, a, h, h0, grad_a, grad_b, length, carries,
-         totals)
-    if grad_a.shape[1] != T:
-        total = totals.sum(axis=0)
-        grad_a[:, 0, :] = total if grad_a.dtype.kind == "c" else total.real
+    carries = np.empty((chunks, n), dtype)
+    carry = call(_carry_in_backward, pair_a, pair_b, np.array(glast, dtype), carries)
+    totals = np.zeros((chunks, n), dtype)
+    call(_rescan_chunks_backward, grad_h, a, h, grad_a, grad_b, length, carries, totals)
+    call(_first_steps, grad_h, a, h0, grad_a, grad_b, grad_h0, carry, totals.sum(axis=0))

@@ -108,6 +108,15 @@ def _outer_indices(view):
     return np.ndindex(*view.shape[:-3])
 
 
+def _as_chains(views, batch_views):
+    """Split ``(R, T, C)`` / ``(R, C)`` views into lists of ``(n, T)`` / ``(n,)`` chain
+    views for the rows and chunked kernels (one list item per call)."""
+    R, _, C = views[0].shape
+    if C == 1:
+        return [([v[:, :, 0] for v in views], [v[:, 0] for v in batch_views])]
+    return [([v[r].T for v in views], [v[r] for v in batch_views]) for r in range(R)]
+
+
 def _empty_like_layout(like, shape, dtype):
     """An uninitialised array of ``shape`` laid out like ``like`` when that is dense."""
     if like.shape == shape and like.flags.f_contiguous and not like.flags.c_contiguous:
@@ -141,13 +150,17 @@ def forward(a, b, h0, out, *, axis, reverse, method):
         chosen = choose_method(R, T, C, hv.strides[-2], hv.strides[-1], threads)
     with _LAUNCH_LOCK:
         for idx in _outer_indices(hv):
-            args = (av[idx], bv[idx], hv[idx], h0v[idx], lastv[idx])
-            if chosen == "rows":
-                call(_parallel.forward_rows, *args)
-            elif chosen == "channels":
-                call(_parallel.forward_channels, *args, _channel_block(R, C, threads))
-            else:
-                _parallel.forward_chunked(*args, _chunk_length(T, threads))
+            if chosen == "channels":
+                call(_parallel.forward_channels, av[idx], bv[idx], hv[idx], h0v[idx],
+                     lastv[idx], _channel_block(R, C, threads))
+                continue
+            for (a2, b2, h2), (h0_1, last_1) in _as_chains(
+                    [av[idx], bv[idx], hv[idx]], [h0v[idx], lastv[idx]]):
+                if chosen == "rows":
+                    call(_parallel.forward_rows, a2, b2, h2, h0_1, last_1)
+                else:
+                    _parallel.forward_chunked(a2, b2, h2, h0_1, last_1,
+                                              _chunk_length(T, threads))
     return h, h_last
 
 
@@ -186,12 +199,17 @@ def backward(grad_h, a, h, h0, grad_last, *, axis, reverse, method):
         chosen = choose_method(R, T, C, gbv.strides[-2], gbv.strides[-1], threads)
     with _LAUNCH_LOCK:
         for idx in _outer_indices(gbv):
-            args = (ghv[idx], av[idx], hv[idx], h0v[idx], glv[idx], gav[idx], gbv[idx],
-                    gh0v[idx])
-            if chosen == "rows":
-                call(_parallel.backward_rows, *args)
-            elif chosen == "channels":
-                call(_parallel.backward_channels, *args, _channel_block(R, C, threads))
-            else:
-                _parallel.backward_chunked(*args, _chunk_length(T, threads))
+            if chosen == "channels":
+                call(_parallel.backward_channels, ghv[idx], av[idx], hv[idx], h0v[idx],
+                     glv[idx], gav[idx], gbv[idx], gh0v[idx],
+                     _channel_block(R, C, threads))
+                continue
+            for (gh2, a2, h2, ga2, gb2), (h0_1, gl_1, gh0_1) in _as_chains(
+                    [ghv[idx], av[idx], hv[idx], gav[idx], gbv[idx]],
+                    [h0v[idx], glv[idx], gh0v[idx]]):
+                args = (gh2, a2, h2, h0_1, gl_1, ga2, gb2, gh0_1)
+                if chosen == "rows":
+                    call(_parallel.backward_rows, *args)
+                else:
+                    _parallel.backward_chunked(*args, _chunk_length(T, threads))
     return grad_a, grad_b, grad_h0

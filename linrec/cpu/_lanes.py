@@ -1,0 +1,186 @@
+"""Sequential building blocks: several independent 1-D scans interleaved in one loop.
+
+One scan is a dependency chain: each step waits for the previous multiply-add, so a
+single chain runs at the arithmetic latency, far below memory speed. Interleaving four
+independent chains (four rows, or four time chunks of one row) keeps the core busy.
+Lane k runs ``k * SKEW`` steps behind lane 0, so the four lanes' addresses differ modulo
+4 KiB even when the lanes start a power of two apart (rows of length 2**16, say);
+otherwise they would map to the same cache sets and evict one another.
+
+Every function takes tuples of 1-D views of equal length (the lanes: four, or two for
+the adjoint) and returns the lanes' final values; the ``*_one`` functions do the same for
+a single lane. Adjoint functions walk their views from the end to the start.
+"""
+
+import numba
+import numpy as np
+
+from linrec.cpu.kernels import as_grad
+
+SKEW = 64
+
+_jit = numba.njit(cache=True, nogil=True)
+
+
+@_jit
+def scan_lanes(a, b, h, state):
+    """``h[t] = a[t] * h[t-1] + b[t]`` in four lanes from ``state``; final states."""
+    a0, a1, a2, a3 = a
+    b0, b1, b2, b3 = b
+    h0, h1, h2, h3 = h
+    s0, s1, s2, s3 = state
+    n = h0.shape[0]
+    for i in range(n + 3 * SKEW):
+        if i < n:
+            s0 = a0[i] * s0 + b0[i]
+            h0[i] = s0
+        t = i - SKEW
+        if 0 <= t < n:
+            s1 = a1[t] * s1 + b1[t]
+            h1[t] = s1
+        t = i - 2 * SKEW
+        if 0 <= t < n:
+            s2 = a2[t] * s2 + b2[t]
+            h2[t] = s2
+        t = i - 3 * SKEW
+        if 0 <= t < n:
+            s3 = a3[t] * s3 + b3[t]
+            h3[t] = s3
+    return s0, s1, s2, s3
+
+
+@_jit
+def scan_one(a, b, h, state):
+    for t in range(h.shape[0]):
+        state = a[t] * state + b[t]
+        h[t] = state
+    return state
+
+
+@_jit
+def reduce_lanes(a, b, zero):
+    """Each lane's affine pair: (product of a, scan of b from ``zero``)."""
+    a0, a1, a2, a3 = a
+    b0, b1, b2, b3 = b
+    p0 = p1 = p2 = p3 = zero + 1
+    s0 = s1 = s2 = s3 = zero
+    n = a0.shape[0]
+    for i in range(n + 3 * SKEW):
+        if i < n:
+            s0 = a0[i] * s0 + b0[i]
+            p0 = a0[i] * p0
+        t = i - SKEW
+        if 0 <= t < n:
+            s1 = a1[t] * s1 + b1[t]
+            p1 = a1[t] * p1
+        t = i - 2 * SKEW
+        if 0 <= t < n:
+            s2 = a2[t] * s2 + b2[t]
+            p2 = a2[t] * p2
+        t = i - 3 * SKEW
+        if 0 <= t < n:
+            s3 = a3[t] * s3 + b3[t]
+            p3 = a3[t] * p3
+    return (p0, p1, p2, p3), (s0, s1, s2, s3)
+
+
+@_jit
+def reduce_one(a, b, zero):
+    p = zero + 1
+    s = zero
+    for t in range(a.shape[0]):
+        s = a[t] * s + b[t]
+        p = a[t] * p
+    return p, s
+
+
+@_jit
+def adjoint_lanes(grad_h, a, prev, grad_a, grad_b, carry, accumulate):
+    """The fused backward pass in two lanes, from the last position to the first.
+
+    ``prev[t]`` is the state before step t. Writes ``grad_b`` and, unless
+    ``accumulate``, ``grad_a``; returns the carries ``conj(a[0]) * g[0]`` and the sums
+    of ``g * conj(prev)`` (used when ``a`` is constant in time). Two lanes, not four:
+    each lane has five streams, and four lanes would run out of registers. The step is
+    written out in full because a helper taking arrays costs a reference count per call.
+    """
+    gh0, gh1 = grad_h
+    a0, a1 = a
+    p0, p1 = prev
+    ga0, ga1 = grad_a
+    gb0, gb1 = grad_b
+    k0, k1 = carry
+    z0 = z1 = 0 * k0
+    n = gb0.shape[0]
+    for i in range(n + SKEW):
+        t = n - 1 - i
+        if t >= 0:
+            g = gh0[t] + k0
+            gb0[t] = as_grad(g, gb0)
+            if accumulate:
+                z0 += g * np.conj(p0[t])
+            else:
+                ga0[t] = as_grad(g * np.conj(p0[t]), ga0)
+            k0 = np.conj(a0[t]) * g
+        u = t + SKEW
+        if 0 <= u < n:
+            g = gh1[u] + k1
+            gb1[u] = as_grad(g, gb1)
+            if accumulate:
+                z1 += g * np.conj(p1[u])
+            else:
+                ga1[u] = as_grad(g * np.conj(p1[u]), ga1)
+            k1 = np.conj(a1[u]) * g
+    return (k0, k1), (z0, z1)
+
+
+@_jit
+def adjoint_one(grad_h, a, prev, grad_a, grad_b, carry, accumulate):
+    total = 0 * carry
+    for t in range(grad_b.shape[0] - 1, -1, -1):
+        g = grad_h[t] + carry
+        grad_b[t] = as_grad(g, grad_b)
+        if accumulate:
+            total += g * np.conj(prev[t])
+        else:
+            grad_a[t] = as_grad(g * np.conj(prev[t]), grad_a)
+        carry = np.conj(a[t]) * g
+    return carry, total
+
+
+@_jit
+def adjoint_reduce_lanes(grad_h, a, zero):
+    """Each lane's map of the incoming carry: carry_out = A * carry_in + B."""
+    gh0, gh1, gh2, gh3 = grad_h
+    a0, a1, a2, a3 = a
+    p0 = p1 = p2 = p3 = zero + 1
+    s0 = s1 = s2 = s3 = zero
+    n = a0.shape[0]
+    for i in range(n + 3 * SKEW):
+        t = n - 1 - i
+        if t >= 0:
+            s0 = np.conj(a0[t]) * (gh0[t] + s0)
+            p0 = np.conj(a0[t]) * p0
+        t += SKEW
+        if 0 <= t < n:
+            s1 = np.conj(a1[t]) * (gh1[t] + s1)
+            p1 = np.conj(a1[t]) * p1
+        t += SKEW
+        if 0 <= t < n:
+            s2 = np.conj(a2[t]) * (gh2[t] + s2)
+            p2 = np.conj(a2[t]) * p2
+        t += SKEW
+        if 0 <= t < n:
+            s3 = np.conj(a3[t]) * (gh3[t] + s3)
+            p3 = np.conj(a3[t]) * p3
+    return (p0, p1, p2, p3), (s0, s1, s2, s3)
+
+
+@_jit
+def adjoint_reduce_one(grad_h, a, zero):
+    p = zero + 1
+    s = zero
+    for t in range(a.shape[0] - 1, -1, -1):
+        s = np.conj(a[t]) * (grad_h[t] + s)
+        p = np.conj(a[t]) * p
+    return p, s
