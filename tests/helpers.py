@@ -1,35 +1,19 @@
-"""Helpers shared by the core tests: reference results along any axis and tolerances."""
+"""Helpers shared by the core tests: the references of ``linrec.testing`` with the
+argument order of these tests, and a tolerance for hand-picked problems."""
 
 import numpy as np
 
-from linrec.reference import reference_scan, reference_scan_vjp
+from linrec.testing import reference_scan, reference_scan_vjp
 
 
 def ref_scan(a, b, h0=None, axis=-1, reverse=False):
-    """reference_scan along ``axis``: (h, h_last) in float64/complex128."""
-    shape = np.broadcast_shapes(np.shape(a), np.shape(b))
-    a = np.broadcast_to(a, shape)
-    b = np.broadcast_to(b, shape)
-    h, last = reference_scan(np.moveaxis(a, axis, -1), np.moveaxis(b, axis, -1), h0=h0,
-                             reverse=reverse)
-    return np.moveaxis(h, -1, axis), last
+    """(h, h_last) in float64/complex128 along ``axis``."""
+    return reference_scan(a, b, h0, reverse, axis=axis)
 
 
 def ref_vjp(grad_h, a, h, h0=None, axis=-1, reverse=False, grad_last=None):
-    """reference_scan_vjp along ``axis``; grad_a reduced to ``a``'s shape."""
-    a_shape = np.shape(a)
-    a_full = np.broadcast_to(a, h.shape)
-    ga, gb, gh0 = reference_scan_vjp(np.moveaxis(grad_h, axis, -1),
-                                     np.moveaxis(a_full, axis, -1),
-                                     np.moveaxis(h, axis, -1), h0=h0, reverse=reverse,
-                                     grad_last=grad_last)
-    ga = np.moveaxis(ga, -1, axis)
-    padded = (1,) * (ga.ndim - len(a_shape)) + tuple(a_shape)
-    axes = tuple(i for i, n in enumerate(padded) if n == 1 and ga.shape[i] != 1)
-    ga = ga.sum(axis=axes, keepdims=True).reshape(a_shape)
-    if not np.iscomplexobj(a):
-        ga = ga.real
-    return ga, np.moveaxis(gb, -1, axis), gh0
+    """(grad_a, grad_b, grad_h0) shaped as linrec.scan_vjp returns them."""
+    return reference_scan_vjp(grad_h, a, h, h0, reverse, grad_last, axis=axis)
 
 
 def tolerance(dtype, T):
