@@ -28,8 +28,12 @@ A = np.linspace(0.99, 0.9999, CHANNELS, dtype=np.float32)[:, None]
 H0 = np.arange(CHANNELS, dtype=np.float32)
 
 
+pytestmark = pytest.mark.timeout(600)
+
+
 @pytest.fixture(scope="module")
 def client():
+    _fill_numba_cache()
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
@@ -37,6 +41,20 @@ def client():
     with cluster, distributed.Client(cluster) as client:
         yield client
     cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+def _fill_numba_cache():
+    """Compile the kernels the workers will use here, into Numba's on-disk cache.
+
+    Workers then load them instead of compiling, which takes more memory than their
+    limit leaves (a worker compiling near its limit is paused or restarted, again and
+    again, until the test times out).
+    """
+    block = np.ones((CHANNELS, 8), np.float32)
+    for reverse in (False, True):
+        h, _ = linrec.scan(A, block, h0=H0, reverse=reverse, return_last=True)
+        linrec.scan(A, block, reverse=reverse, return_last=True)
+        linrec.scan(A, block, h0=h[:, -1], reverse=reverse)
 
 
 def _inputs(seed, chunks_in_time):
