@@ -130,7 +130,7 @@ def beyond_memory(channels, chunk_steps, chunks, memory_limit):
     from distributed.diagnostics import MemorySampler
 
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=None,
+                           host="127.0.0.1", dashboard_address=":0",
                            memory_limit=memory_limit, silence_logs=logging.ERROR)
     with cluster, Client(cluster) as client:
         a = np.linspace(0.99, 0.9999, channels, dtype=np.float32)[:, None]

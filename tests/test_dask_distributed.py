@@ -37,7 +37,7 @@ def client():
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None, memory_limit=MEMORY_LIMIT, silence_logs=logging.ERROR)
+        dashboard_address=":0", memory_limit=MEMORY_LIMIT, silence_logs=logging.ERROR)
     with cluster, distributed.Client(cluster) as client:
         yield client
     cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
