@@ -119,9 +119,9 @@ def run_forecast(args, xp):
     summaries = {}
     for key, name, bidirectional, share in MODELS:
         budget = None if args.budget_seconds is None else args.budget_seconds * share
+        pool = "tail" if known else args.pool
         model = Model(data.n_features, horizon=args.horizon, n_targets=len(cols),
-                      bidirectional=bidirectional, pool="tail" if known else None, xp=xp,
-                      **_model_kwargs(args))
+                      bidirectional=bidirectional, pool=pool, xp=xp, **_model_kwargs(args))
         summaries[name] = fit(model, train.subset(slice(None, None, args.train_stride)),
                               data.sets["val"], _train_config(args, budget),
                               checkpoint=out / f"{key}_checkpoint.npz", resume=args.resume,
@@ -142,7 +142,7 @@ def run_forecast(args, xp):
     plot_losses(out / "loss_curves.png", summaries)
     results = dict(
         dataset=args.dataset, lookback=args.lookback, horizon=args.horizon,
-        known_future=list(known), bounds=data.bounds, metrics=metrics,
+        known_future=list(known), pool=pool, bounds=data.bounds, metrics=metrics,
         linear_alpha=linear.alpha, linear_stride=linear_stride,
         model=_model_kwargs(args), training=summaries, argv=sys.argv[1:],
         seconds=time.perf_counter() - start,
@@ -227,6 +227,10 @@ def _add_forecast(p):
                    default=[48, 24, 12],
                    help="steps between the least-squares training windows: each is tried "
                         "and the best on validation kept (default 48,24,12)")
+    p.add_argument("--pool", choices=("window", "last+mean", "last", "mean"),
+                   default="window",
+                   help="what the forecasting head reads: the last horizon steps of the "
+                        "final features (window), or the last step and/or the time mean")
     p.add_argument("--known-future", action="store_true",
                    help="extend inputs over the forecast day with its calendar and holiday "
                         "features; the neural models then read one output per step")

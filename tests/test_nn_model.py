@@ -13,6 +13,7 @@ SMALL = dict(d_model=3, d_state=2, r_min=0.3, dtype=np.float64)
 @pytest.mark.parametrize("config", [
     dict(horizon=3, n_targets=2, n_layers=2),
     dict(horizon=3, bidirectional=False, pool="last", n_layers=1),
+    dict(horizon=3, pool="window", n_layers=1),
     dict(horizon=4, pool="tail", merge="concat", projection="mlp", norm="rms", n_layers=1),
     dict(task="classify", n_classes=3, n_layers=1),
 ])

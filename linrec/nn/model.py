@@ -4,7 +4,8 @@
 
 Heads: ``task="forecast"`` pools the last step and the time mean (``pool``) and maps them
 to ``horizon * n_targets`` values, returned as ``(batch, horizon, n_targets)`` and trained
-with MSE; with ``pool="tail"`` it instead maps each of the last ``horizon`` steps to its
+with MSE; ``pool="window"`` flattens the features of the last ``horizon`` input steps
+into the head instead; ``pool="tail"`` maps each of the last ``horizon`` steps to its
 ``n_targets`` values (for inputs that extend over the forecast steps with known-future
 covariates). ``task="classify"`` pools and maps to ``n_classes`` logits, trained with
 softmax cross-entropy on integer labels.
@@ -22,7 +23,7 @@ from linrec.nn.norm import make_norm
 __all__ = ["Model", "MODEL_FORMAT"]
 
 MODEL_FORMAT = "linrec.nn.Model/1"
-POOLS = ("last", "mean", "last+mean", "tail")
+POOLS = ("last", "mean", "last+mean", "tail", "window")
 
 
 class Model(Layer):
@@ -39,7 +40,7 @@ class Model(Layer):
         Number of classes (``task="classify"``).
     d_model, d_state, n_layers : int
         H, the LRU state size N, and the number of blocks L.
-    pool : {"last", "mean", "last+mean", "tail"} or None
+    pool : {"last", "mean", "last+mean", "window", "tail"} or None
         What the head reads; None picks "last+mean" to forecast and "mean" to classify.
     seed : int
         Seed of the initial parameters.
@@ -81,9 +82,9 @@ class Model(Layer):
         for i, block in enumerate(self.blocks):
             self.children[f"blocks.{i}"] = block
         self.children["norm"] = make_norm(norm, d_model, **kw)
-        if pool == "tail" and task != "forecast":
-            raise ValueError("pool='tail' is for task='forecast'")
-        n_pool = 2 * d_model if pool == "last+mean" else d_model
+        if pool in ("tail", "window") and task != "forecast":
+            raise ValueError(f"pool={pool!r} is for task='forecast'")
+        n_pool = {"last+mean": 2 * d_model, "window": horizon * d_model}.get(pool, d_model)
         n_out = horizon * n_targets if task == "forecast" else n_classes
         if pool == "tail":
             n_out = n_targets
@@ -115,7 +116,13 @@ class Model(Layer):
         if pool == "tail":
             out, c_head = ch["head"].forward(h[:, -self.config["horizon"]:])
             return out, (c_inp, c_blocks, c_norm, c_head, h.shape)
-        parts = []
+        if pool == "window":
+            if h.shape[1] < self.config["horizon"]:
+                raise ValueError(f"pool='window' needs at least horizon="
+                                 f"{self.config['horizon']} input steps, got {h.shape[1]}")
+            parts = [h[:, -self.config["horizon"]:].reshape(h.shape[0], -1)]
+        else:
+            parts = []
         if "last" in pool:
             parts.append(h[:, -1])
         if "mean" in pool:
@@ -135,6 +142,10 @@ class Model(Layer):
         if pool == "tail":
             dtail, g = ch["head"].backward(dout, c_head)
             dh[:, -dtail.shape[1]:] = dtail
+        elif pool == "window":
+            dflat, g = ch["head"].backward(dout.reshape(shape[0], -1), c_head)
+            horizon = self.config["horizon"]
+            dh[:, -horizon:] = dflat.reshape(shape[0], horizon, d)
         else:
             dpool, g = ch["head"].backward(dout.reshape(shape[0], -1), c_head)
         grads.update(prefixed("head", g))
