@@ -7,11 +7,13 @@ Here every operand is re-described, without copying, as a strided view of shape
 the two innermost become R and C, the rest (rare) are looped over in Python. Broadcast
 operands keep stride 0. A reverse scan is a forward scan over views flipped in time.
 
-Parallel kernel launches hold a process-wide lock: Numba's default ``workqueue``
+Problems of at most ``SERIAL_MAX`` elements run on one thread. Parallel kernel launches
+hold a process-wide lock: Numba's default ``workqueue``
 threading layer aborts when two Python threads launch parallel kernels at once, and the
 lock makes ``linrec.scan`` safe to call from many threads (each call still uses all cores).
 """
 
+import contextlib
 import threading
 
 import numpy as np
@@ -22,6 +24,7 @@ __all__ = ["forward", "backward", "choose_method", "CHUNK_MIN", "CHANNEL_BLOCK"]
 CHUNK_MIN = 4096
 CHANNEL_BLOCK = 16
 CHANNELS_MIN = 8
+SERIAL_MAX = 2**16
 
 _LAUNCH_LOCK = threading.Lock()
 
@@ -104,6 +107,24 @@ def _channel_block(R, C, threads):
         blocks > 1 else C
 
 
+@contextlib.contextmanager
+def _launch(elements):
+    """Hold the launch lock; run on one thread when there are at most ``SERIAL_MAX``
+    elements, where waking the other threads would cost more than it saves."""
+    import numba
+
+    with _LAUNCH_LOCK:
+        if elements > SERIAL_MAX:
+            yield
+            return
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            yield
+        finally:
+            numba.set_num_threads(threads)
+
+
 def _outer_indices(view):
     return np.ndindex(*view.shape[:-3])
 
@@ -148,7 +169,7 @@ def forward(a, b, h0, out, *, axis, reverse, method):
     chosen = method
     if method == "auto":
         chosen = choose_method(R, T, C, hv.strides[-2], hv.strides[-1], threads)
-    with _LAUNCH_LOCK:
+    with _launch(h.size):
         for idx in _outer_indices(hv):
             if chosen == "channels":
                 call(_parallel.forward_channels, av[idx], bv[idx], hv[idx], h0v[idx],
@@ -197,7 +218,7 @@ def backward(grad_h, a, h, h0, grad_last, *, axis, reverse, method):
     chosen = method
     if method == "auto":
         chosen = choose_method(R, T, C, gbv.strides[-2], gbv.strides[-1], threads)
-    with _LAUNCH_LOCK:
+    with _launch(h.size):
         for idx in _outer_indices(gbv):
             if chosen == "channels":
                 call(_parallel.backward_channels, ghv[idx], av[idx], hv[idx], h0v[idx],
