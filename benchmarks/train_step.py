@@ -49,7 +49,7 @@ def bench(xp, sync, *, batch, steps, lookback, features, d_model, d_state, layer
     """``(median step seconds, median scan fraction)`` over ``steps`` timed steps."""
     rng = np.random.default_rng(0)
     model = Model(features, horizon=48, d_model=d_model, d_state=d_state, n_layers=layers,
-                  bidirectional=bidirectional, xp=xp)
+                  bidirectional=bidirectional, pool="window", xp=xp)
     opt = Adam(model.parameters(), lr=1e-3, weight_decay=0.05)
     x = xp.asarray(rng.standard_normal((batch, lookback, features)).astype(np.float32))
     y = xp.asarray(rng.standard_normal((batch, 48, 1)).astype(np.float32))
