@@ -37,6 +37,7 @@ nvcc-check: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/cpu_scan.py
+	$(PY) benchmarks/cpu_sweep.py
 
 docs: $(STAMP)
 	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
