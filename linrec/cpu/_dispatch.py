@@ -27,12 +27,23 @@ def _type_of(x):
     return kind
 
 
+_ENTRY_POINTS = {}
+
+
+def _key(x):
+    """What the compiled variant depends on, cheaper to compute than a Numba type."""
+    if isinstance(x, np.ndarray):
+        return x.dtype.char, x.ndim, x.flags.c_contiguous, x.flags.writeable
+    return type(x)
+
+
 def call(kernel, *args):
-    """``kernel(*args)`` through the variant compiled for layout-"A" arrays."""
-    signature = tuple(_type_of(x) for x in args)
-    compiled = kernel.overloads.get(signature)
-    if compiled is None:
+    """``kernel(*args)`` through the variant for these dtypes and C-contiguous operands."""
+    key = (kernel, *map(_key, args))
+    entry_point = _ENTRY_POINTS.get(key)
+    if entry_point is None:
+        signature = tuple(_type_of(x) for x in args)
         with _COMPILE_LOCK:
             kernel.compile(signature)
-        compiled = kernel.overloads[signature]
-    return compiled.entry_point(*args)
+        entry_point = _ENTRY_POINTS[key] = kernel.overloads[signature].entry_point
+    return entry_point(*args)
