@@ -23,6 +23,7 @@ __all__ = ["forward", "backward", "choose_method", "CHUNK_MIN", "CHANNEL_BLOCK"]
 
 CHUNK_MIN = 4096
 CHANNEL_BLOCK = 16
+CHANNEL_BYTES = 4096
 CHANNELS_MIN = 8
 SERIAL_MAX = 2**16
 
@@ -99,12 +100,14 @@ def _chunk_length(T, threads):
     return max(CHUNK_MIN, -(-T // chunks))
 
 
-def _channel_block(R, C, threads):
-    """Channels per task: as wide as possible while every thread gets a task."""
-    blocks = -(-threads // R)
+def _channel_block(R, C, threads, itemsize):
+    """Channels per task: whole rows, unless there are fewer rows than threads; then
+    split the channels, but never below ``CHANNEL_BYTES`` per row segment (shorter
+    segments defeat the hardware prefetcher: one thread streaming whole rows is faster
+    than two threads streaming halves)."""
+    blocks = min(-(-threads // R), max(1, C * itemsize // CHANNEL_BYTES))
     block = -(-C // blocks)
-    return max(CHANNEL_BLOCK, -(-block // CHANNEL_BLOCK) * CHANNEL_BLOCK) if \
-        blocks > 1 else C
+    return -(-block // CHANNEL_BLOCK) * CHANNEL_BLOCK if blocks > 1 else C
 
 
 @contextlib.contextmanager
@@ -173,7 +176,7 @@ def forward(a, b, h0, out, *, axis, reverse, method):
         for idx in _outer_indices(hv):
             if chosen == "channels":
                 call(_parallel.forward_channels, av[idx], bv[idx], hv[idx], h0v[idx],
-                     lastv[idx], _channel_block(R, C, threads))
+                     lastv[idx], _channel_block(R, C, threads, h.itemsize))
                 continue
             for (a2, b2, h2), (h0_1, last_1) in _as_chains(
                     [av[idx], bv[idx], hv[idx]], [h0v[idx], lastv[idx]]):
@@ -223,7 +226,7 @@ def backward(grad_h, a, h, h0, grad_last, *, axis, reverse, method):
             if chosen == "channels":
                 call(_parallel.backward_channels, ghv[idx], av[idx], hv[idx], h0v[idx],
                      glv[idx], gav[idx], gbv[idx], gh0v[idx],
-                     _channel_block(R, C, threads))
+                     _channel_block(R, C, threads, h.itemsize))
                 continue
             for (gh2, a2, h2, ga2, gb2), (h0_1, gl_1, gh0_1) in _as_chains(
                     [ghv[idx], av[idx], hv[idx], gav[idx], gbv[idx]],
