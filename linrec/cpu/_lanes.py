@@ -23,6 +23,12 @@ _jit = numba.njit(cache=True, nogil=True)
 
 
 @_jit
+def _skew(n):
+    """Lanes shorter than 8 skews run in step: there the skew would mostly idle."""
+    return SKEW if n >= 8 * SKEW else 0
+
+
+@_jit
 def scan_lanes(a, b, h, state):
     """``h[t] = a[t] * h[t-1] + b[t]`` in four lanes from ``state``; final states."""
     a0, a1, a2, a3 = a
@@ -30,19 +36,20 @@ def scan_lanes(a, b, h, state):
     h0, h1, h2, h3 = h
     s0, s1, s2, s3 = state
     n = h0.shape[0]
-    for i in range(n + 3 * SKEW):
+    skew = _skew(n)
+    for i in range(n + 3 * skew):
         if i < n:
             s0 = a0[i] * s0 + b0[i]
             h0[i] = s0
-        t = i - SKEW
+        t = i - skew
         if 0 <= t < n:
             s1 = a1[t] * s1 + b1[t]
             h1[t] = s1
-        t = i - 2 * SKEW
+        t = i - 2 * skew
         if 0 <= t < n:
             s2 = a2[t] * s2 + b2[t]
             h2[t] = s2
-        t = i - 3 * SKEW
+        t = i - 3 * skew
         if 0 <= t < n:
             s3 = a3[t] * s3 + b3[t]
             h3[t] = s3
@@ -65,19 +72,20 @@ def reduce_lanes(a, b, zero):
     p0 = p1 = p2 = p3 = zero + 1
     s0 = s1 = s2 = s3 = zero
     n = a0.shape[0]
-    for i in range(n + 3 * SKEW):
+    skew = _skew(n)
+    for i in range(n + 3 * skew):
         if i < n:
             s0 = a0[i] * s0 + b0[i]
             p0 = a0[i] * p0
-        t = i - SKEW
+        t = i - skew
         if 0 <= t < n:
             s1 = a1[t] * s1 + b1[t]
             p1 = a1[t] * p1
-        t = i - 2 * SKEW
+        t = i - 2 * skew
         if 0 <= t < n:
             s2 = a2[t] * s2 + b2[t]
             p2 = a2[t] * p2
-        t = i - 3 * SKEW
+        t = i - 3 * skew
         if 0 <= t < n:
             s3 = a3[t] * s3 + b3[t]
             p3 = a3[t] * p3
@@ -112,7 +120,8 @@ def adjoint_lanes(grad_h, a, prev, grad_a, grad_b, carry, accumulate):
     k0, k1 = carry
     z0 = z1 = 0 * k0
     n = gb0.shape[0]
-    for i in range(n + SKEW):
+    skew = _skew(n)
+    for i in range(n + skew):
         t = n - 1 - i
         if t >= 0:
             g = gh0[t] + k0
@@ -122,7 +131,7 @@ def adjoint_lanes(grad_h, a, prev, grad_a, grad_b, carry, accumulate):
             else:
                 ga0[t] = as_grad(g * np.conj(p0[t]), ga0)
             k0 = np.conj(a0[t]) * g
-        u = t + SKEW
+        u = t + skew
         if 0 <= u < n:
             g = gh1[u] + k1
             gb1[u] = as_grad(g, gb1)
@@ -156,20 +165,21 @@ def adjoint_reduce_lanes(grad_h, a, zero):
     p0 = p1 = p2 = p3 = zero + 1
     s0 = s1 = s2 = s3 = zero
     n = a0.shape[0]
-    for i in range(n + 3 * SKEW):
+    skew = _skew(n)
+    for i in range(n + 3 * skew):
         t = n - 1 - i
         if t >= 0:
             s0 = np.conj(a0[t]) * (gh0[t] + s0)
             p0 = np.conj(a0[t]) * p0
-        t += SKEW
+        t += skew
         if 0 <= t < n:
             s1 = np.conj(a1[t]) * (gh1[t] + s1)
             p1 = np.conj(a1[t]) * p1
-        t += SKEW
+        t += skew
         if 0 <= t < n:
             s2 = np.conj(a2[t]) * (gh2[t] + s2)
             p2 = np.conj(a2[t]) * p2
-        t += SKEW
+        t += skew
         if 0 <= t < n:
             s3 = np.conj(a3[t]) * (gh3[t] + s3)
             p3 = np.conj(a3[t]) * p3
