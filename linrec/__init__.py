@@ -1,4 +1,4 @@
-"""linrec: fast diagonal linear recurrences h[t] = a[t] * h[t-1] + b[t] for NumPy and CuPy."""
+"""linrec: fast diagonal linear recurrences h[t] = a[t] * h[t-1] + b[t], NumPy and CuPy."""
 
 from linrec._api import scan, scan_vjp
 

@@ -1,6 +1,6 @@
-"""Every ```python block in the user's guide and the README runs as written (page by page, in order,
-sharing one namespace per page). A block whose first line starts with ``# skip-test:``
-says why it cannot run here (a GPU, a remote cluster) and is skipped."""
+"""Every ```python block in the user's guide and the README runs as written (page by
+page, in order, sharing one namespace per page). A block whose first line starts with
+``# skip-test:`` says why it cannot run here (a GPU, a remote cluster) and is skipped."""
 
 import re
 from pathlib import Path
