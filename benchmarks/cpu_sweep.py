@@ -114,7 +114,9 @@ def main(argv=None):
     plot(results, args.elements, machine)
     text = (f"# CPU sweep over sequence length\n\nMachine: {machine}\n\nCommand: `python "
             f"benchmarks/cpu_sweep.py --elements {args.elements} --repeats "
-            f"{args.repeats}`; {args.elements} elements per array, medians.\n\n"
+            f"{args.repeats}`; {args.elements} elements per array, medians. The forward "
+            f"writes into `out=h`; the backward allocates its two outputs, page faults "
+            f"included (about as costly as the scan itself on this machine).\n\n"
             f"![throughput](cpu_throughput.png)\n\n![ratio](cpu_ratio.png)\n"
             f"{table(results)}\n")
     (OUT / "cpu_sweep.md").write_text(text)
