@@ -46,11 +46,12 @@ def client():
 def _fill_numba_cache():
     """Compile the kernels the workers will use here, into Numba's on-disk cache.
 
-    Workers then load them instead of compiling, which takes more memory than their
-    limit leaves (a worker compiling near its limit is paused or restarted, again and
+    The block has the workers' shape, so that the same schedule (and so the same kernels)
+    is chosen. Workers then load them instead of compiling, which takes more memory than
+    their limit leaves (a worker compiling near its limit is paused or restarted, again and
     again, until the test times out).
     """
-    block = np.ones((CHANNELS, 8), np.float32)
+    block = np.ones((CHANNELS, STEPS_PER_CHUNK), np.float32)  # the workers' schedule
     for reverse in (False, True):
         h, _ = linrec.scan(A, block, h0=H0, reverse=reverse, return_last=True)
         linrec.scan(A, block, reverse=reverse, return_last=True)
