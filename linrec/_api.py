@@ -142,16 +142,15 @@ def _reduce_to(xp, g, shape):
     return xp.reshape(g, shape)
 
 
-def _same_memory(x, y):
-    return (
-        x.__array_interface__["data"][0] == y.__array_interface__["data"][0]
-        and x.strides == y.strides and x.shape == y.shape
-    ) if isinstance(x, np.ndarray) else x.data.ptr == y.data.ptr and x.strides == y.strides
+def _address(x):
+    return x.__array_interface__["data"][0] if isinstance(x, np.ndarray) else x.data.ptr
 
 
 def _unalias(xp, out, x):
-    """A copy of input ``x`` if writing ``out`` could overwrite it before it is read."""
-    if x.shape == out.shape and _same_memory(x, out):
+    """A copy of input ``x`` if writing ``out`` could overwrite it before it is read
+    (``x`` being ``out`` itself, element for element, is safe: an in-place scan)."""
+    if x.shape == out.shape and x.strides == out.strides and \
+            _address(x) == _address(out):
         return x
     overlaps = np.may_share_memory(x, out) if isinstance(x, np.ndarray) else \
         xp.shares_memory(x, out)

@@ -26,3 +26,12 @@ def assert_close(actual, expected, dtype, T):
     expected = np.asarray(expected)
     scale = max(1.0, float(np.max(np.abs(expected)))) if expected.size else 1.0
     np.testing.assert_allclose(actual, expected, rtol=0, atol=tolerance(dtype, T) * scale)
+
+
+def random_with_phase(rng, shape, dtype, low=-1.0, high=1.0):
+    """Uniform magnitudes in [low, high); complex dtypes get a uniform random phase."""
+    dtype = np.dtype(dtype)
+    x = rng.uniform(low, high, shape)
+    if dtype.kind == "c":
+        x = x * np.exp(1j * rng.uniform(0, 2 * np.pi, shape))
+    return x.astype(dtype)

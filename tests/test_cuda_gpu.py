@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import linrec
 from linrec.cuda import _cupy, _kernels, backend
+from tests.helpers import random_with_phase
 
 LENGTHS = [1, 31, 33, 1000, 4097, 65537, 2**20 + 3]
 MAX_ELEMENTS = 1 << 22
@@ -68,14 +69,6 @@ def poisoned():
         yield
 
 
-def _random(rng, shape, dtype, low=-1.0, high=1.0):
-    dtype = np.dtype(dtype)
-    x = rng.uniform(low, high, shape)
-    if dtype.kind == "c":
-        x = x * np.exp(1j * rng.uniform(0, 2 * np.pi, shape))
-    return x.astype(dtype)
-
-
 def _close(gpu_value, cpu_value):
     import cupy
 
@@ -92,13 +85,13 @@ def _problem(rng, pair, T, layout, a_kind, reverse):
     ta, tb = pair
     batch = max(1, min(6, MAX_ELEMENTS // T))
     if layout == "time-last":
-        b, axis = _random(rng, (batch, T), tb), -1
+        b, axis = random_with_phase(rng, (batch, T), tb), -1
     elif layout == "time-first":
-        b, axis = _random(rng, (T, batch), tb), 0
+        b, axis = random_with_phase(rng, (T, batch), tb), 0
     elif layout == "time-middle":
-        b, axis = _random(rng, (2, T, (batch + 1) // 2), tb), 1
+        b, axis = random_with_phase(rng, (2, T, (batch + 1) // 2), tb), 1
     else:
-        b, axis = _random(rng, (batch, 2 * T), tb)[:, ::-2], -1
+        b, axis = random_with_phase(rng, (batch, 2 * T), tb)[:, ::-2], -1
     shape, ax = b.shape, axis % b.ndim
     a_shape = {
         "full": shape,
@@ -106,8 +99,8 @@ def _problem(rng, pair, T, layout, a_kind, reverse):
         "per-chain": tuple(1 if d == ax else n for d, n in enumerate(shape)),
         "shared-in-time": tuple(n if d == ax else 1 for d, n in enumerate(shape)),
     }[a_kind]
-    a = _random(rng, a_shape, ta, 0.3, 0.99)
-    h0 = _random(rng, shape[:ax] + shape[ax + 1:], tb)
+    a = random_with_phase(rng, a_shape, ta, 0.3, 0.99)
+    h0 = random_with_phase(rng, shape[:ax] + shape[ax + 1:], tb)
     return a, b, h0, axis
 
 
@@ -151,8 +144,8 @@ def test_backward_matches_cpu(pair, T, layout, a_kind, reverse, seed):
     rng = np.random.default_rng(seed)
     a, b, h0, axis = _problem(rng, pair, T, layout, a_kind, reverse)
     h = linrec.scan(a, b, h0=h0, axis=axis, reverse=reverse)
-    gh = _random(rng, h.shape, h.dtype)
-    gl = _random(rng, h0.shape, h.dtype)
+    gh = random_with_phase(rng, h.shape, h.dtype)
+    gl = random_with_phase(rng, h0.shape, h.dtype)
     cpu = linrec.scan_vjp(gh, a, h, h0=h0, axis=axis, reverse=reverse, grad_last=gl)
     on_gpu = [cupy.asarray(x) for x in (gh, a, h, h0, gl)]
     got = linrec.scan_vjp(*on_gpu[:3], h0=on_gpu[3], axis=axis, reverse=reverse,
@@ -172,11 +165,11 @@ def test_one_long_row_uses_the_whole_gpu(dtype, reverse):
 
     rng = np.random.default_rng(7)
     T = 2**22 + 5
-    a = _random(rng, (1, T), np.float32, 0.3, 0.99)
-    b = _random(rng, (1, T), dtype)
+    a = random_with_phase(rng, (1, T), np.float32, 0.3, 0.99)
+    b = random_with_phase(rng, (1, T), dtype)
     h = linrec.scan(a, b, reverse=reverse)
     _close(linrec.scan(cupy.asarray(a), cupy.asarray(b), reverse=reverse), h)
-    gh = _random(rng, (1, T), dtype)
+    gh = random_with_phase(rng, (1, T), dtype)
     cpu = linrec.scan_vjp(gh, np.float32(0.9), h, reverse=reverse)
     got = linrec.scan_vjp(cupy.asarray(gh), np.float32(0.9), cupy.asarray(h),
                           reverse=reverse)
@@ -195,11 +188,11 @@ def test_time_first_with_many_chains(ta, tb, reverse):
 
     rng = np.random.default_rng(9)
     chains = backend.CHANNEL_CHAINS_PER_SM * _cupy.sm_count(cupy) + 3
-    a = _random(rng, (257, chains), ta, 0.3, 0.99)
-    b = _random(rng, (257, chains), tb)
+    a = random_with_phase(rng, (257, chains), ta, 0.3, 0.99)
+    b = random_with_phase(rng, (257, chains), tb)
     h = linrec.scan(a, b, axis=0, reverse=reverse)
     _close(linrec.scan(cupy.asarray(a), cupy.asarray(b), axis=0, reverse=reverse), h)
-    gh = _random(rng, h.shape, tb)
+    gh = random_with_phase(rng, h.shape, tb)
     cpu = linrec.scan_vjp(gh, a[:1], h, axis=0, reverse=reverse)
     got = linrec.scan_vjp(cupy.asarray(gh), cupy.asarray(a[:1]), cupy.asarray(h), axis=0,
                           reverse=reverse)
@@ -214,7 +207,7 @@ def test_in_place_and_result_namespace():
     import cupy
 
     rng = np.random.default_rng(8)
-    b = _random(rng, (4, 3000), np.float32)
+    b = random_with_phase(rng, (4, 3000), np.float32)
     expected = linrec.scan(np.float32(0.8), b)
     b_gpu = cupy.asarray(b)
     assert linrec.scan(np.float32(0.8), b_gpu, out=b_gpu) is b_gpu

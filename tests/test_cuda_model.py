@@ -19,6 +19,7 @@ import linrec
 from linrec import _namespace
 from linrec.cuda import _kernels, _model, _plan, backend
 from linrec.reference import reference_scan, reference_scan_vjp
+from tests.helpers import random_with_phase
 
 PAIRS = [pytest.param(ta, tb, id=f"{ta.name}-{tb.name}") for ta, tb in _kernels.PAIRS]
 FEW_SMS = 1
@@ -57,14 +58,6 @@ def on_model(monkeypatch):
     return use
 
 
-def _random(rng, shape, dtype, low=-1.0, high=1.0):
-    dtype = np.dtype(dtype)
-    x = rng.uniform(low, high, shape)
-    if dtype.kind == "c":
-        x = x * np.exp(1j * rng.uniform(0, 2 * np.pi, shape))
-    return x.astype(dtype)
-
-
 def _close(actual, expected, dtype):
     single = np.dtype(dtype) in (np.float32, np.complex64)
     scale = 1.0 + np.abs(expected).max(initial=0.0)
@@ -76,18 +69,18 @@ def _check(rng, ta, tb, a_shape, b_shape, *, axis=-1, reverse=False, h0=True,
            grad_last=True, b_view=None):
     """Forward and backward of one problem against the reference (which scans the last
     axis, so everything is moved there for it)."""
-    a = _random(rng, a_shape, ta, 0.5, 1.0)
-    b = _random(rng, b_shape, tb) if b_view is None else b_view
+    a = random_with_phase(rng, a_shape, ta, 0.5, 1.0)
+    b = random_with_phase(rng, b_shape, tb) if b_view is None else b_view
     shape = np.broadcast_shapes(a.shape, b.shape)
     batch = shape[:axis % len(shape)] + shape[axis % len(shape) + 1:]
-    init = _random(rng, batch, tb) if h0 else None
+    init = random_with_phase(rng, batch, tb) if h0 else None
     h, last = linrec.scan(a, b, h0=init, axis=axis, reverse=reverse, return_last=True)
     move = lambda x: np.moveaxis(np.broadcast_to(x, shape), axis, -1)  # noqa: E731
     h_ref, last_ref = reference_scan(move(a), move(b), init, reverse=reverse)
     _close(np.moveaxis(h, axis, -1), h_ref, tb)
     _close(last, last_ref, tb)
-    gh = _random(rng, shape, tb)
-    gl = _random(rng, batch, tb) if grad_last else None
+    gh = random_with_phase(rng, shape, tb)
+    gl = random_with_phase(rng, batch, tb) if grad_last else None
     ga, gb, g0 = linrec.scan_vjp(gh, a, h, h0=init, axis=axis, reverse=reverse,
                                  grad_last=gl)
     ga_ref, gb_ref, g0_ref = reference_scan_vjp(move(gh), move(a), np.moveaxis(h, axis, -1),
@@ -142,14 +135,14 @@ def test_strided_inplace_and_outer_dims(on_model):
     on_model(FEW_SMS)
     rng = np.random.default_rng(3)
     T = 1100
-    base = _random(rng, (2, 6, 4, T + 3), np.float32)
+    base = random_with_phase(rng, (2, 6, 4, T + 3), np.float32)
     _check(rng, np.float32, np.float32, (1,), None, b_view=base[:, ::2, :, 3:])
     _check(rng, np.float32, np.float32, (1,), None, b_view=base[:, :, :, ::-1],
            reverse=True)
     _check(rng, np.float32, np.float32, (4, 1), None,
            b_view=np.asfortranarray(base[0, 0]), axis=-1)
     _check(rng, np.float32, np.float32, (), None, b_view=base[0].transpose(2, 0, 1), axis=0)
-    b = _random(rng, (3, T), np.complex64)
+    b = random_with_phase(rng, (3, T), np.complex64)
     expected = linrec.scan(np.float32(0.9), b.copy())
     assert linrec.scan(np.float32(0.9), b, out=b) is b
     _close(b, expected, np.complex64)

@@ -17,7 +17,8 @@ import contextlib
 import threading
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
+
+from linrec import _layout
 
 __all__ = ["forward", "backward", "choose_method", "CHUNK_MIN", "CHANNEL_BLOCK"]
 
@@ -30,54 +31,12 @@ SERIAL_MAX = 2**16
 _LAUNCH_LOCK = threading.Lock()
 
 
-def _stride(x, dim):
-    return 0 if x.shape[dim] == 1 else x.strides[dim]
-
-
-def _merged_batch(shape, axis, operands):
-    """Merge batch dimensions that are contiguous in every operand.
-
-    ``operands`` are arrays with ``len(shape)`` dims (batch-only ones get the axis as a
-    size-1 dim). Returns a list of ``(size, strides)`` from outer to inner, ``strides``
-    one per operand, ordered by the first operand's strides (largest first).
-    """
-    reference = operands[0]
-    dims = [d for d in range(len(shape)) if d != axis and shape[d] != 1]
-    dims.sort(key=lambda d: -abs(_stride(reference, d)))
-    merged = []
-    for d in dims:
-        strides = [_stride(x, d) for x in operands]
-        if merged:
-            size, outer = merged[-1]
-            if all(o == s * shape[d] for o, s in zip(outer, strides)):
-                merged[-1] = (size * shape[d], strides)
-                continue
-        merged.append((shape[d], strides))
-    return merged
-
-
 def _views(shape, axis, operands, time_extent, writeable, reverse):
-    """``(*outer, R, T, C)`` views of each operand.
-
-    The view of operand i has ``time_extent[i]`` steps; an operand of extent 1 along
-    ``axis`` is read with time stride 0 (a coefficient constant in time). Views of inputs
-    (``writeable[i]`` false) are read-only.
-    """
-    expanded = [x if x.ndim == len(shape) else np.expand_dims(x, axis) for x in operands]
-    merged = _merged_batch(shape, axis, expanded)
-    while len(merged) < 2:
-        merged.insert(0, (1, [0] * len(operands)))
-    sizes = [size for size, _ in merged]
-    views = []
-    for i, x in enumerate(expanded):
-        t = time_extent[i]
-        strides = [s[i] for _, s in merged]
-        view_shape = (*sizes[:-1], t, sizes[-1])
-        view_strides = (*strides[:-1], _stride(x, axis), strides[-1])
-        view = as_strided(x, view_shape, view_strides, writeable=writeable[i])
-        if reverse and t > 1:
-            view = view[..., ::-1, :]
-        views.append(view)
+    """The shared ``(*outer, R, T, C)`` views (``linrec._layout``), inputs read-only,
+    flipped in time for a reverse scan."""
+    views = _layout.views(np, shape, axis, operands, time_extent, writeable)
+    if reverse:
+        views = [v[..., ::-1, :] if v.shape[-2] > 1 else v for v in views]
     return views
 
 
@@ -128,10 +87,6 @@ def _launch(elements):
             numba.set_num_threads(threads)
 
 
-def _outer_indices(view):
-    return np.ndindex(*view.shape[:-3])
-
-
 def _as_chains(views, batch_views):
     """Split ``(R, T, C)`` / ``(R, C)`` views into lists of ``(n, T)`` / ``(n,)`` chain
     views for the rows and chunked kernels (one list item per call)."""
@@ -139,13 +94,6 @@ def _as_chains(views, batch_views):
     if C == 1:
         return [([v[:, :, 0] for v in views], [v[:, 0] for v in batch_views])]
     return [([v[r].T for v in views], [v[r] for v in batch_views]) for r in range(R)]
-
-
-def _empty_like_layout(like, shape, dtype):
-    """An uninitialised array of ``shape`` laid out like ``like`` when that is dense."""
-    if like.shape == shape and like.flags.f_contiguous and not like.flags.c_contiguous:
-        return np.empty(shape, dtype, order="F")
-    return np.empty(shape, dtype)
 
 
 def forward(a, b, h0, out, *, axis, reverse, method):
@@ -159,7 +107,7 @@ def forward(a, b, h0, out, *, axis, reverse, method):
     T = shape[axis]
     batch = shape[:axis] + shape[axis + 1:]
     dtype = b.dtype
-    h = _empty_like_layout(b, shape, dtype) if out is None else out
+    h = _layout.empty_like_layout(np, b, shape, dtype) if out is None else out
     h_last = np.empty(batch, dtype)
     if h0 is None:
         h0 = np.zeros((1,) * len(batch), dtype)
@@ -173,7 +121,7 @@ def forward(a, b, h0, out, *, axis, reverse, method):
     if method == "auto":
         chosen = choose_method(R, T, C, hv.strides[-2], hv.strides[-1], threads)
     with _launch(h.size):
-        for idx in _outer_indices(hv):
+        for idx in _layout.outer_indices(hv):
             if chosen == "channels":
                 call(_parallel.forward_channels, av[idx], bv[idx], hv[idx], h0v[idx],
                      lastv[idx], _channel_block(R, C, threads, h.itemsize))
@@ -203,9 +151,9 @@ def backward(grad_h, a, h, h0, grad_last, *, axis, reverse, method):
     T = shape[axis]
     batch = shape[:axis] + shape[axis + 1:]
     dtype = h.dtype
-    grad_b = _empty_like_layout(h, shape, dtype)
+    grad_b = _layout.empty_like_layout(np, h, shape, dtype)
     ga_shape = shape[:axis] + (a.shape[axis],) + shape[axis + 1:]
-    grad_a = _empty_like_layout(h, ga_shape, a.dtype)
+    grad_a = _layout.empty_like_layout(np, h, ga_shape, a.dtype)
     grad_h0 = np.empty(batch, dtype)
     if h0 is None:
         h0 = np.zeros((1,) * len(batch), dtype)
@@ -222,7 +170,7 @@ def backward(grad_h, a, h, h0, grad_last, *, axis, reverse, method):
     if method == "auto":
         chosen = choose_method(R, T, C, gbv.strides[-2], gbv.strides[-1], threads)
     with _launch(h.size):
-        for idx in _outer_indices(gbv):
+        for idx in _layout.outer_indices(gbv):
             if chosen == "channels":
                 call(_parallel.backward_channels, ghv[idx], av[idx], hv[idx], h0v[idx],
                      glv[idx], gav[idx], gbv[idx], gh0v[idx],

@@ -3,7 +3,7 @@
 ``forward`` and ``backward`` receive arrays already checked by ``linrec._api`` (same
 number of dimensions, compute dtypes, a non-negative axis, T > 0, a non-empty batch), as
 CuPy arrays on one device. Every operand is described, without copying, as a strided
-``(R, T, C)`` array (``linrec.cuda._layout``); broadcast operands keep stride 0.
+``(R, T, C)`` array (``linrec._layout``); broadcast operands keep stride 0.
 
 Kernels (``scan.cu``): when time is the faster axis of the output, the tiled kernels (a
 warp scans ``32 * items`` steps, warps of a block share a chain through shared memory,
@@ -19,7 +19,9 @@ the tests can drive it with NumPy arrays and ``linrec.cuda._model`` in place of 
 
 import numpy as np
 
-from linrec.cuda import _layout, _plan
+from linrec import _layout
+from linrec.cuda import _plan
+from linrec.cuda._layout import element_strides
 
 __all__ = ["forward", "backward", "CHANNEL_THREADS", "CHAIN_THREADS",
            "CHANNEL_CHAINS_PER_SM"]
@@ -76,19 +78,19 @@ def _i64(*values):
 
 def _strided(view):
     """``[view, *element strides]``: a pointer argument followed by its strides."""
-    return [view, *_i64(*_layout.element_strides(view))]
+    return [view, *_i64(*element_strides(view))]
 
 
 def _batch(view):
     """A batch-only ``(R, 1, C)`` view as ``[pointer, stride_r, stride_c]``."""
-    sr, _, sc = _layout.element_strides(view)
+    sr, _, sc = element_strides(view)
     return [view, *_i64(sr, sc)]
 
 
 def _time_is_inner(view):
     """Whether the tiled kernels suit this output view (time the faster-moving axis)."""
     R, T, C = view.shape
-    _, st, sc = _layout.element_strides(view)
+    _, st, sc = element_strides(view)
     return C == 1 or T == 1 or abs(st) <= abs(sc)
 
 

@@ -1,0 +1,75 @@
+"""Operands as strided ``(*outer, R, T, C)`` views: the layout both backends compute on.
+
+Works on NumPy and CuPy arrays alike (only shapes, strides and ``as_strided`` are used).
+Batch dimensions contiguous in every operand are merged; the two innermost become R and
+C (C the one with the smallest stride in the first operand); the rare rest are looped
+over. Broadcast operands keep stride 0, so a per-channel ``a`` is never materialised.
+Nothing is copied.
+"""
+
+import numpy as np
+
+__all__ = ["views", "outer_indices", "empty_like_layout"]
+
+
+def _stride(x, dim):
+    return 0 if x.shape[dim] == 1 else x.strides[dim]
+
+
+def _merged_batch(shape, axis, operands):
+    """``[(size, [stride per operand]), ...]`` of the merged batch dims, outer first."""
+    dims = [d for d in range(len(shape)) if d != axis and shape[d] != 1]
+    dims.sort(key=lambda d: -abs(_stride(operands[0], d)))
+    merged = []
+    for d in dims:
+        strides = [_stride(x, d) for x in operands]
+        if merged:
+            size, outer = merged[-1]
+            if all(o == s * shape[d] for o, s in zip(outer, strides, strict=True)):
+                merged[-1] = (size * shape[d], strides)
+                continue
+        merged.append((shape[d], strides))
+    return merged
+
+
+def _as_strided(x, shape, strides, writeable):
+    if isinstance(x, np.ndarray):
+        return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=writeable)
+    from cupy.lib.stride_tricks import as_strided
+
+    return as_strided(x, shape, strides)
+
+
+def views(xp, shape, axis, operands, time_extent, writeable=None):
+    """``(*outer, R, t_i, C)`` views of each operand, ``t_i = time_extent[i]``.
+
+    ``operands`` have ``len(shape)`` dims, or one fewer for batch-only operands (they get
+    a size-1 time dim). An operand of extent 1 along ``axis`` is read with time stride 0.
+    ``writeable[i]`` false makes NumPy view i read-only (default: as its operand).
+    """
+    expanded = [x if x.ndim == len(shape) else xp.expand_dims(x, axis) for x in operands]
+    merged = _merged_batch(shape, axis, expanded)
+    while len(merged) < 2:
+        merged.insert(0, (1, [0] * len(operands)))
+    sizes = [size for size, _ in merged]
+    out = []
+    for i, x in enumerate(expanded):
+        strides = [s[i] for _, s in merged]
+        view_shape = (*sizes[:-1], time_extent[i], sizes[-1])
+        view_strides = (*strides[:-1], _stride(x, axis), strides[-1])
+        flag = x.flags.writeable if writeable is None else writeable[i]
+        out.append(_as_strided(x, view_shape, view_strides, flag))
+    return out
+
+
+def outer_indices(view):
+    """Indices over the outer (looped) dims of a ``(*outer, R, T, C)`` view."""
+    return np.ndindex(*view.shape[:-3])
+
+
+def empty_like_layout(xp, like, shape, dtype):
+    """An uninitialised array of ``shape``, Fortran-ordered when ``like`` is (and fits)."""
+    if tuple(like.shape) == tuple(shape) and like.flags.f_contiguous and \
+            not like.flags.c_contiguous:
+        return xp.empty(shape, dtype, order="F")
+    return xp.empty(shape, dtype)
