@@ -58,10 +58,10 @@ def _fill_numba_cache():
         linrec.scan(A, block, h0=h[:, -1], reverse=reverse)
 
 
-def _inputs(seed, chunks_in_time):
-    shape = (CHANNELS, STEPS_PER_CHUNK * chunks_in_time)
+def _inputs(seed, chunks_in_time, steps_per_chunk=STEPS_PER_CHUNK):
+    shape = (CHANNELS, steps_per_chunk * chunks_in_time)
     return da.random.default_rng(seed).random(
-        shape, chunks=(CHANNELS, STEPS_PER_CHUNK), dtype=np.float32) - 0.5
+        shape, chunks=(CHANNELS, steps_per_chunk), dtype=np.float32) - 0.5
 
 
 def _expected_blocks(b):
@@ -99,7 +99,9 @@ def _die_once(x, marker, block_id=None):
 
 def test_worker_killed_mid_run_gives_the_right_answer(client, tmp_path):
     marker = str(tmp_path / "killed")
-    b = _inputs(seed=9, chunks_in_time=8)
+    # Small blocks (same schedule): after the kill, one restarted worker may have to
+    # gather the whole result within its 400 MiB next to its own imports.
+    b = _inputs(seed=9, chunks_in_time=8, steps_per_chunk=STEPS_PER_CHUNK // 8)
     h = ld.scan(A, b.map_blocks(_die_once, marker, dtype=b.dtype), h0=H0)
     pids = client.run(os.getpid)
     got = h.compute()
