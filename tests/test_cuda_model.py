@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 
 import linrec
 from linrec import _namespace
-from linrec.cuda import _kernels, _model, _plan, backend
+from linrec.cuda import _kernels, _plan, backend
 from linrec.reference import reference_scan, reference_scan_vjp
+from tests import cuda_model as _model
 from tests.helpers import random_with_phase
 
 PAIRS = [pytest.param(ta, tb, id=f"{ta.name}-{tb.name}") for ta, tb in _kernels.PAIRS]

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from linrec.data import (
+from linrec.apps.data import (
     Series,
     Standardiser,
     load_digits_sequences,

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from linrec.data import ArraySet
+from linrec.apps.data import ArraySet
+from linrec.apps.train import TrainConfig, fit
 from linrec.nn import CheckpointError, Model
-from linrec.train import TrainConfig, fit
 
 
 def _data(seed, n):
@@ -108,7 +108,7 @@ def test_early_stopping_restores_best_parameters():
     assert summary["status"] == "early_stopped"
     assert summary["epochs"] < 30
     best = min(h["val_loss"] for h in summary["history"])
-    from linrec.train import evaluate_loss
+    from linrec.apps.train import evaluate_loss
 
     assert evaluate_loss(model, VAL) == pytest.approx(best, rel=1e-5)
 

@@ -2,7 +2,7 @@
 
 import json
 
-from linrec.__main__ import main
+from linrec.apps.cli import main
 
 TINY = ["--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "8", "--d-model", "4",
         "--d-state", "2", "--layers", "1", "--quiet"]

@@ -21,7 +21,7 @@ import numpy as np
 
 from linrec import _layout
 from linrec.cuda import _plan
-from linrec.cuda._layout import element_strides
+from linrec.cuda._strides import element_strides
 
 __all__ = ["forward", "backward", "CHANNEL_THREADS", "CHAIN_THREADS",
            "CHANNEL_CHAINS_PER_SM"]

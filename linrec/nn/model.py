@@ -219,7 +219,7 @@ class Model(Layer):
         """A model rebuilt from a file written by :meth:`save` or from a training
         checkpoint (its best parameters so far). FileNotFoundError, or CheckpointError
         naming the problem."""
-        from linrec.train import CHECKPOINT_FORMAT
+        from linrec.apps.train import CHECKPOINT_FORMAT
 
         fmt, config, arrays = load_npz(path, (MODEL_FORMAT, CHECKPOINT_FORMAT))
         prefix = "best/" if fmt == CHECKPOINT_FORMAT else "param/"

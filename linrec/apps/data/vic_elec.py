@@ -8,8 +8,8 @@ in Melbourne) and Holiday. No network access is needed.
 import numpy as np
 import pandas as pd
 
-from linrec.data.calendar import CALENDAR_NAMES, calendar_features
-from linrec.data.series import Series
+from linrec.apps.data.calendar import CALENDAR_NAMES, calendar_features
+from linrec.apps.data.series import Series
 
 __all__ = ["load_vic_elec"]
 

@@ -56,7 +56,7 @@ def _model_kwargs(args):
 
 
 def _train_config(args, budget):
-    from linrec.train import TrainConfig
+    from linrec.apps.train import TrainConfig
 
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
                        steps_per_epoch=args.steps_per_epoch, lr=args.lr,
@@ -76,7 +76,7 @@ def _format_table(title, columns, rows):
 def _fit_linear(train, val, strides):
     """``(forecaster, stride)``: the least-squares forecaster with the training-window
     stride (and ridge penalty) that gives the lowest validation MSE."""
-    from linrec.nn.baselines import LinearForecaster
+    from linrec.apps.baselines import LinearForecaster
 
     best = None
     for stride in strides:
@@ -90,12 +90,12 @@ def _fit_linear(train, val, strides):
 
 def run_forecast(args, xp):
     """Train and compare the four forecasters; returns the results dict."""
-    from linrec.data import DATASETS, make_forecast_data
-    from linrec.data.plots import plot_forecasts, plot_losses
+    from linrec.apps.baselines import seasonal_naive
+    from linrec.apps.data import DATASETS, make_forecast_data
+    from linrec.apps.metrics import forecast_metrics
+    from linrec.apps.plots import plot_forecasts, plot_losses
+    from linrec.apps.train import fit
     from linrec.nn import Model
-    from linrec.nn.baselines import seasonal_naive
-    from linrec.nn.metrics import forecast_metrics
-    from linrec.train import fit
 
     start = time.perf_counter()
     out = Path(args.out)
@@ -156,9 +156,9 @@ def run_digits(args, xp):
     """Sequential digits: the classification head against logistic regression."""
     from sklearn.linear_model import LogisticRegression
 
-    from linrec.data import load_digits_sequences
+    from linrec.apps.data import load_digits_sequences
+    from linrec.apps.train import fit
     from linrec.nn import Model
-    from linrec.train import fit
 
     start = time.perf_counter()
     out = Path(args.out)
