@@ -10,13 +10,13 @@ import numbers
 
 import numpy as np
 
-from linrec import _namespace
+from linrec import _dtypes, _namespace
 
 __all__ = ["scan", "scan_vjp", "METHODS"]
 
 METHODS = ("auto", "rows", "channels", "chunked")
 
-_SUPPORTED = (np.float32, np.float64, np.complex64, np.complex128)
+_SUPPORTED = tuple(d.type for d in _dtypes.SUPPORTED)
 
 
 def _coerce(x):

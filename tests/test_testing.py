@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 
 import linrec
 from linrec import reference as loops
-from linrec.cpu._parallel import LANES
-from linrec.cpu.backend import CHANNEL_BLOCK, CHUNK_MIN
+from linrec._tuning import CHANNEL_BLOCK, CHUNK_MIN, LANES
 from linrec.testing import (
     BOUNDARIES,
     assert_scan_close,

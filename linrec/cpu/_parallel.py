@@ -31,11 +31,10 @@ import numba
 import numpy as np
 from numba import prange
 
+from linrec._tuning import LANES
 from linrec.cpu import _lanes
 from linrec.cpu._dispatch import call
 from linrec.cpu.kernels import as_grad
-
-LANES = 4
 
 _jit = numba.njit(parallel=True, cache=True, nogil=True)
 _seq = numba.njit(cache=True, nogil=True)

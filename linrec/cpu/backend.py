@@ -19,14 +19,15 @@ import threading
 import numpy as np
 
 from linrec import _layout
+from linrec._tuning import (
+    CHANNEL_BLOCK,
+    CHANNEL_BYTES,
+    CHANNELS_MIN,
+    CHUNK_MIN,
+    SERIAL_MAX,
+)
 
-__all__ = ["forward", "backward", "choose_method", "CHUNK_MIN", "CHANNEL_BLOCK"]
-
-CHUNK_MIN = 4096
-CHANNEL_BLOCK = 16
-CHANNEL_BYTES = 4096
-CHANNELS_MIN = 8
-SERIAL_MAX = 2**16
+__all__ = ["forward", "backward", "choose_method"]
 
 _LAUNCH_LOCK = threading.Lock()
 

@@ -13,6 +13,7 @@ import re
 
 import numpy as np
 
+from linrec import _dtypes
 from linrec.cuda import _plan
 
 __all__ = ["SOURCE_DIR", "SOURCE", "PAIRS", "KERNELS", "expression", "expressions",
@@ -21,19 +22,7 @@ __all__ = ["SOURCE_DIR", "SOURCE", "PAIRS", "KERNELS", "expression", "expression
 SOURCE_DIR = pathlib.Path(__file__).parent
 SOURCE = SOURCE_DIR / "scan.cu"
 
-CXX_TYPES = {
-    np.dtype(np.float32): "float",
-    np.dtype(np.float64): "double",
-    np.dtype(np.complex64): "complex64",
-    np.dtype(np.complex128): "complex128",
-}
-
-# (a dtype, b dtype): a real `a` may scan a complex `b` of the same precision.
-PAIRS = tuple((np.dtype(ta), np.dtype(tb)) for ta, tb in [
-    (np.float32, np.float32), (np.float64, np.float64),
-    (np.complex64, np.complex64), (np.complex128, np.complex128),
-    (np.float32, np.complex64), (np.float64, np.complex128),
-])
+PAIRS = _dtypes.PAIRS
 
 KERNELS = ("forward_tiles", "reduce_segments", "reduce_segments_adjoint", "carry_segments",
            "backward_tiles", "sum_segments", "forward_channels", "backward_channels")
@@ -41,7 +30,7 @@ KERNELS = ("forward_tiles", "reduce_segments", "reduce_segments_adjoint", "carry
 
 def expression(kernel, ta, tb):
     """The C++ name of ``kernel`` (in ``KERNELS``) for a of dtype ``ta``, b of ``tb``."""
-    a, b = CXX_TYPES[np.dtype(ta)], CXX_TYPES[np.dtype(tb)]
+    a, b = _dtypes.cxx_name(ta), _dtypes.cxx_name(tb)
     items = _plan.items_for(np.dtype(tb).itemsize)
     tiled = f"{a}, {b}, {items}, {_plan.WARPS}"
     return {

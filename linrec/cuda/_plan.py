@@ -10,18 +10,9 @@ scan (reduce every segment to its affine pair, carry through the segments, resca
 
 from dataclasses import dataclass
 
+from linrec._tuning import BLOCKS_PER_SM, MIN_BLOCKS_PER_SM, WARP, WARPS, items_for
+
 __all__ = ["WARP", "WARPS", "Plan", "items_for", "tiles"]
-
-WARP = 32
-WARPS = 4
-BYTES_PER_THREAD = 32
-BLOCKS_PER_SM = 8
-MIN_BLOCKS_PER_SM = 4
-
-
-def items_for(itemsize):
-    """Steps per thread for elements of ``itemsize`` bytes (b's type): 32 bytes of b."""
-    return max(1, BYTES_PER_THREAD // itemsize)
 
 
 @dataclass(frozen=True)

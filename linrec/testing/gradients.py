@@ -7,7 +7,7 @@ input only the real part of the given gradient is checked.
 
 import numpy as np
 
-from linrec.testing._host import to_numpy
+from linrec._host import to_numpy
 
 __all__ = ["check_gradients"]
 

@@ -8,7 +8,7 @@ Results are NumPy arrays in float64 / complex128 whatever the input precision.
 import numpy as np
 
 from linrec import reference as _loops
-from linrec.testing._host import time_last, to_numpy, wide
+from linrec._host import time_last, to_numpy, wide
 
 __all__ = ["reference_scan", "reference_scan_vjp", "compose_pairs"]
 
