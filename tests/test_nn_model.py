@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from linrec.nn import Adam, CheckpointError, Model, clip_grad_norm, cross_entropy, mse
-from linrec.nn.gradcheck import check_model, numeric_gradient, relative_error
 from linrec.nn.schedule import lr_at
+from linrec.testing.gradients import check_model, numeric_gradient, relative_error
 
 SMALL = dict(d_model=3, d_state=2, r_min=0.3, dtype=np.float64)
 
