@@ -144,8 +144,9 @@ def fit(model, train, val, config=None, *, checkpoint=None, resume=False, label=
     from tqdm.auto import tqdm
 
     cfg = config or TrainConfig()
-    opt = Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-               decoupled=cfg.decoupled, ssm_lr_scale=cfg.ssm_lr_scale)
+    opt = Adam(model.parameters(), groups=model.param_groups(), lr=cfg.lr,
+               weight_decay=cfg.weight_decay, decoupled=cfg.decoupled,
+               lr_scale={"recurrence": cfg.ssm_lr_scale})
     state = _State()
     if resume and checkpoint is not None and Path(checkpoint).is_file():
         _restore(checkpoint, model, opt, state)
