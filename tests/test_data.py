@@ -29,6 +29,13 @@ def _toy_series(n=600, nan_at=None):
     return Series(values, ("y", "z"), ("y",), times, steps_per_day=24)
 
 
+def test_series_known_future_must_name_columns():
+    s = _toy_series()
+    with pytest.raises(ValueError, match="known_future"):
+        Series(s.values, s.names, s.targets, s.times, s.steps_per_day,
+               known_future=("holiday",))
+
+
 def test_vic_elec_columns_and_calendar(vic_elec):
     assert vic_elec.values.shape == (52608, 9)
     assert vic_elec.names[:3] == ("Demand", "Temperature", "Holiday")

@@ -18,7 +18,6 @@ import numpy as np
 __all__ = ["main"]
 
 MODELS = (("lru", "LRU (unidirectional)", False, 0.4), ("blur", "BLUR", True, 0.6))
-KNOWN_FUTURE = ("Holiday", "tod_sin", "tod_cos", "dow_sin", "dow_cos", "doy_sin", "doy_cos")
 
 
 def _limit_threads(n):
@@ -101,7 +100,7 @@ def run_forecast(args, xp):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     series = DATASETS[args.dataset]()
-    known = KNOWN_FUTURE if args.known_future else ()
+    known = series.known_future if args.known_future else ()
     data = make_forecast_data(series, lookback=args.lookback, horizon=args.horizon,
                               known_future=known)
     cols = series.target_columns
@@ -218,7 +217,9 @@ def _add_common(p, *, out, epochs, steps, budget, lr):
 
 
 def _add_forecast(p):
-    p.add_argument("--dataset", default="vic_elec", choices=("vic_elec",))
+    from linrec.apps.data import DATASETS
+
+    p.add_argument("--dataset", default="vic_elec", choices=sorted(DATASETS))
     p.add_argument("--lookback", type=int, default=336)
     p.add_argument("--horizon", type=int, default=48)
     p.add_argument("--train-stride", type=int, default=48,
@@ -232,8 +233,9 @@ def _add_forecast(p):
                    help="what the forecasting head reads: the last horizon steps of the "
                         "final features (window), or the last step and/or the time mean")
     p.add_argument("--known-future", action="store_true",
-                   help="extend inputs over the forecast day with its calendar and holiday "
-                        "features; the neural models then read one output per step")
+                   help="extend inputs over the forecast steps with the dataset's columns "
+                        "known ahead (vic_elec: calendar and holidays); the neural models "
+                        "then read one output per step")
 
 
 def build_parser():

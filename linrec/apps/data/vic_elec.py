@@ -20,7 +20,7 @@ def load_vic_elec(frame=None):
     """The ``vic_elec`` series with calendar features.
 
     Columns: Demand, Temperature, Holiday (0/1), then ``CALENDAR_NAMES`` computed on
-    Melbourne wall-clock time. Target: Demand.
+    Melbourne wall-clock time. Target: Demand. Known ahead: Holiday and the calendar.
 
     Parameters
     ----------
@@ -61,4 +61,5 @@ def load_vic_elec(frame=None):
         targets=("Demand",),
         times=utc.dt.tz_localize(None).to_numpy(),
         steps_per_day=48,
+        known_future=("Holiday",) + CALENDAR_NAMES,
     )
