@@ -186,6 +186,9 @@ def run_digits(args, xp):
 
 
 def _add_common(p, *, out, epochs, steps, budget, lr):
+    from linrec.nn.block import MERGES
+    from linrec.nn.projection import PROJECTIONS
+
     p.add_argument("--out", default=out, help="output folder (default %(default)s)")
     p.add_argument("--epochs", type=int, default=epochs)
     p.add_argument("--steps-per-epoch", type=int, default=steps,
@@ -208,8 +211,8 @@ def _add_common(p, *, out, epochs, steps, budget, lr):
     p.add_argument("--d-model", type=int, default=48)
     p.add_argument("--d-state", type=int, default=16)
     p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--merge", choices=("sum", "concat"), default="sum")
-    p.add_argument("--projection", choices=("glu", "mlp"), default="glu")
+    p.add_argument("--merge", choices=MERGES, default="sum")
+    p.add_argument("--projection", choices=sorted(PROJECTIONS), default="glu")
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--r-min", type=float, default=0.0)
     p.add_argument("--r-max", type=float, default=0.99)
