@@ -8,8 +8,14 @@ install, a shared cluster install) ``cache=True`` makes the decorator raise
 ``RuntimeError: cannot cache function ...: no locator available``. Here the kernels are
 then compiled without the disk cache, in every new process, and one
 :class:`linrec.cpu.CacheWarning` says how to enable caching.
+
+With ``NUMBA_DISABLE_JIT=1`` Numba's ``njit`` returns the Python function itself (the
+kernels then run as plain Python, for debugging), but ``guvectorize`` still compiles, and
+cannot compile code that calls those Python functions: the gufuncs then raise a
+``RuntimeError`` naming the variable when called.
 """
 
+import functools
 import warnings
 
 import numba
@@ -54,5 +60,18 @@ def njit(**options):
 
 def guvectorize(signatures, layout, **options):
     """``numba.guvectorize(signatures, layout, cache=True, **options)`` with the fallback
-    above."""
+    above; under ``NUMBA_DISABLE_JIT`` a function that raises ``RuntimeError``."""
+    if numba.config.DISABLE_JIT:
+        return _needs_jit
     return _cached(lambda **kw: numba.guvectorize(signatures, layout, **kw), options)
+
+
+def _needs_jit(func):
+    @functools.wraps(func)
+    def needs_jit(*args, **kwargs):
+        raise RuntimeError(
+            f"linrec.cpu.gufuncs.{func.__name__} is a compiled gufunc, and the environment "
+            "variable NUMBA_DISABLE_JIT=1 turns Numba's compiler off: unset it, or use "
+            "linrec.scan or linrec.cpu.kernels.scan_1d, which run as plain Python under "
+            "it.")
+    return needs_jit
