@@ -18,6 +18,7 @@ from pathlib import Path
 import numba
 import numpy as np
 import pytest
+from numba.core.compiler_lock import global_compiler_lock
 from numba.core.dispatcher import Dispatcher
 
 import linrec
@@ -148,14 +149,26 @@ def test_threading_layer_is_fork_safe_unless_the_user_chose_one(tmp_path, chosen
     assert float(error) < 1e-12
 
 
+def test_the_cli_thread_limit_starts_the_fork_safe_layer(tmp_path):
+    # numba.set_num_threads starts the layer too: the CLI must apply the policy first.
+    pytest.importorskip("threadpoolctl")
+    out, _ = run_script(tmp_path, """
+import numba
+from linrec.__main__ import _limit_threads
+_limit_threads(1)
+print(numba.threading_layer())
+""", env={"NUMBA_THREADING_LAYER": None, "NUMBA_THREADING_LAYER_PRIORITY": None})
+    assert out.strip() in ("tbb", "workqueue")
+
+
 def test_compiling_a_new_dtype_does_not_block_a_compiled_call_in_another_thread(
         monkeypatch):
     rng = np.random.default_rng(6)
     a, b = 0.9 * rng.uniform(-1, 1, (4, 2**15)), rng.uniform(-1, 1, (4, 2**15))
     expected = ref_scan(a, b)[0]
     np.testing.assert_allclose(linrec.scan(a, b), expected, atol=1e-12)
-    # Forget the float32 variants so the next float32 call compiles, and hold that
-    # compilation until thread B's float64 call has finished.
+    # Forget the float32 variants so thread A's float32 call compiles, and hold that
+    # compilation (with Numba's compiler lock) until thread B's float64 call has finished.
     monkeypatch.setattr(_dispatch, "_ENTRY_POINTS", {
         key: value for key, value in _dispatch._ENTRY_POINTS.items()
         if not any(isinstance(part, tuple) and part[0] == "f" for part in key)})
@@ -164,8 +177,9 @@ def test_compiling_a_new_dtype_does_not_block_a_compiled_call_in_another_thread(
 
     def held_compile(self, signature):
         if any(getattr(kind, "dtype", None) == numba.float32 for kind in signature):
-            compiling.set()
-            release.wait(120)
+            with global_compiler_lock:  # held as during a real compilation
+                compiling.set()
+                release.wait(120)
         return original_compile(self, signature)
 
     monkeypatch.setattr(Dispatcher, "compile", held_compile)

@@ -37,7 +37,7 @@ import threading
 
 import numba
 
-__all__ = ["launch_guard", "num_threads"]
+__all__ = ["start", "launch_guard", "num_threads"]
 
 _DEFAULT_PRIORITY = ["tbb", "omp", "workqueue"]
 
@@ -60,8 +60,10 @@ def _layer_started():
     return True
 
 
-def _start():
-    """Choose the layer (unless chosen already), start it, and pick the launch guard."""
+def start():
+    """Choose the layer (unless chosen already) and start it; returns the launch guard.
+    Call it before ``numba.set_num_threads`` or ``numba.get_num_threads``, which start
+    the layer too (with Numba's default choice)."""
     global _guard
     with _start_lock:
         if _guard is None:
@@ -76,7 +78,7 @@ def _start():
 def launch_guard():
     """The context manager every parallel launch runs in: a process-wide lock under the
     workqueue layer, nothing under the thread-safe ones. Starts the layer if needed."""
-    return _start() if _guard is None else _guard
+    return start() if _guard is None else _guard
 
 
 def num_threads():
