@@ -89,8 +89,9 @@ def num_threads():
 
 def _after_fork_in_child():
     """A forked child has only the forking thread, so a lock another thread of the parent
-    held at the fork could never be released: give the child a fresh one."""
-    global _guard
+    held at the fork could never be released: give the child fresh ones."""
+    global _guard, _start_lock
+    _start_lock = threading.Lock()
     if _guard is not None and not isinstance(_guard, contextlib.nullcontext):
         _guard = threading.Lock()
 
