@@ -27,6 +27,9 @@ def _limit_threads(n):
     import numba
     import threadpoolctl
 
+    from linrec.cpu import _threading
+
+    _threading.start()
     numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
     return threadpoolctl.threadpool_limits(limits=n, user_api="blas")
 

@@ -12,14 +12,14 @@ the adjoint) and returns the lanes' final values; the ``*_one`` functions do the
 a single lane. Adjoint functions walk their views from the end to the start.
 """
 
-import numba
 import numpy as np
 
+from linrec.cpu._jit import njit
 from linrec.cpu.kernels import as_grad
 
 SKEW = 64
 
-_jit = numba.njit(cache=True, nogil=True)
+_jit = njit(nogil=True)
 
 
 @_jit

@@ -27,18 +27,18 @@ Positions 1..T-1 run in the lanes (``h[t-1]`` is then a shifted view); step 0, w
 reads ``h0``, is finished per chain by ``_first_step``.
 """
 
-import numba
 import numpy as np
 from numba import prange
 
 from linrec.cpu import _lanes
 from linrec.cpu._dispatch import call
+from linrec.cpu._jit import njit
 from linrec.cpu.kernels import as_grad
 
 LANES = 4
 
-_jit = numba.njit(parallel=True, cache=True, nogil=True)
-_seq = numba.njit(cache=True, nogil=True)
+_jit = njit(parallel=True, nogil=True)
+_seq = njit(nogil=True)
 
 
 @_jit

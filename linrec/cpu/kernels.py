@@ -25,6 +25,8 @@ import numba
 import numpy as np
 from numba.extending import overload
 
+from linrec.cpu import _jit
+
 __all__ = ["scan_1d", "scan_vjp_1d", "as_grad"]
 
 
@@ -43,7 +45,7 @@ def _as_grad_overload(x, like):
     return lambda x, like: x.real
 
 
-@numba.njit(cache=True, nogil=True)
+@_jit.njit(nogil=True)
 def scan_1d(a, b, h0, h, reverse):
     """``h[t] = a[t] * h[t-1] + b[t]`` (or ``h[t+1]`` when ``reverse``) over 1-D arrays.
 
@@ -71,7 +73,7 @@ def scan_1d(a, b, h0, h, reverse):
     return state
 
 
-@numba.njit(cache=True, nogil=True)
+@_jit.njit(nogil=True)
 def scan_vjp_1d(grad_h, a, h, h0, grad_last, grad_a, grad_b, reverse):
     """Gradients through :func:`scan_1d` in one reverse pass over 1-D arrays.
 
