@@ -154,22 +154,38 @@ def read_checkpoint(path, formats):
 
 
 def _read_npz(path):
-    size = path.stat().st_size
-    with zipfile.ZipFile(path) as zf:
+    with open(path, "rb") as fp, zipfile.ZipFile(fp) as zf:
         infos = zf.infolist()
         names = [i.filename for i in infos]
         if len(set(names)) != len(names):
             raise CheckpointError("duplicate members")
-        if sum(i.compress_size for i in infos) > size:
-            raise CheckpointError("members larger than the file")
-        arrays = {}
         for info in infos:
-            if not info.filename.endswith(".npy") or info.flag_bits & 1 or \
+            if not info.filename.endswith(".npy") or info.flag_bits & 0x9 or \
                     info.compress_type != zipfile.ZIP_STORED or \
                     info.file_size != info.compress_size:
                 raise CheckpointError(f"member {info.filename!r} is not a stored .npy")
-            arrays[info.filename[:-4]] = _read_npy(zf, info)
-    return arrays
+        _check_layout(fp, zf, infos, path.stat().st_size)
+        return {info.filename[:-4]: _read_npy(zf, info) for info in infos}
+
+
+def _check_layout(fp, zf, infos, size):
+    """CheckpointError unless every byte of the file belongs to exactly one member (local
+    header, name, extra field, data), the central directory or its end record: so no
+    member's size or the directory's can be altered without notice."""
+    pos = 0
+    for info in sorted(infos, key=lambda i: i.header_offset):
+        fp.seek(info.header_offset)
+        header = fp.read(30)
+        if info.header_offset != pos or len(header) != 30 or header[:4] != b"PK\x03\x04":
+            raise CheckpointError(f"member {info.filename!r} is not where the directory "
+                                  f"says")
+        name_len, extra_len = struct.unpack("<HH", header[26:30])
+        pos += 30 + name_len + extra_len + info.compress_size
+    directory = sum(46 + len(i.orig_filename.encode("utf-8" if i.flag_bits & 0x800
+                                                    else "cp437"))
+                    + len(i.extra) + len(i.comment) for i in infos)
+    if pos != zf.start_dir or zf.start_dir + directory + 22 + len(zf.comment) != size:
+        raise CheckpointError("the zip directory does not account for the whole file")
 
 
 def _read_npy(zf, info):
