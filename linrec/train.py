@@ -79,9 +79,9 @@ class TrainConfig:
             value = getattr(self, name)
             if value is None and name in ("steps_per_epoch", "clip", "budget_seconds"):
                 continue
-            low_ok = value > 0 if name in positive else value >= 0
-            if isinstance(value, bool) or not isinstance(value, int | float) or \
-                    not math.isfinite(value) or not low_ok:
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not (number and math.isfinite(value)
+                    and (value > 0 if name in positive else value >= 0)):
                 raise ValueError(f"TrainConfig.{name}={value!r}; it must be a finite "
                                  f"number {'> 0' if name in positive else '>= 0'}")
 

@@ -15,7 +15,7 @@ import pytest
 from linrec.__main__ import main
 from linrec.nn import CheckpointError
 from linrec.nn.checkpoint import TRAINING_FORMAT, read_checkpoint, write_checkpoint
-from linrec.train import ResumeError, fit
+from linrec.train import ResumeError, TrainConfig, fit
 from tests.test_train import TRAIN, VAL, _config, _data, _model, _params
 
 # Fields of a checkpoint or summary that measure or cap time, not the training result.
@@ -120,6 +120,25 @@ def test_resume_accepts_free_settings_and_refuses_other_data(tmp_path):
     summary = fit(_model(), TRAIN, VAL, _config(checkpoint_every=1, progress=True),
                   checkpoint=ckpt, resume=True)
     assert summary["status"] == "completed"
+
+
+@pytest.mark.parametrize("field, value", [
+    ("epochs", 0), ("batch_size", -4), ("steps_per_epoch", 0), ("lr", float("nan")),
+    ("clip", -1.0), ("weight_decay", -0.1), ("patience", 0), ("seed", -1),
+    ("checkpoint_every", 0), ("budget_seconds", float("inf")), ("warmup", "3"),
+])
+def test_train_config_ranges(field, value):
+    with pytest.raises(ValueError, match=f"TrainConfig.{field}="):
+        TrainConfig(**{field: value})
+
+
+def test_cli_resume_with_a_changed_setting_exits_2(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert main([*CLI, "--epochs", "1", "--out", out]) == 0
+    with pytest.raises(SystemExit) as refused:
+        main([*CLI, "--epochs", "1", "--out", out, "--resume", "--lr", "0.01"])
+    assert refused.value.code == 2
+    assert "lr=0.006 there, 0.01 now" in capsys.readouterr().err
 
 
 def test_tampered_position_is_a_checkpoint_error(tmp_path):
