@@ -215,15 +215,20 @@ class Bounded:
         noun = "an integer" if self.kind is int else "a finite number"
         return f"{noun} {' and '.join(parts)}".strip()
 
+    def contains(self, value):
+        """Whether the number ``value`` is finite and in range."""
+        above_low = self.low is None or value > self.low or \
+            value == self.low and not self.low_open
+        below_high = self.high is None or value < self.high or \
+            value == self.high and not self.high_open
+        return math.isfinite(value) and above_low and below_high
+
     def __call__(self, text):
         try:
             value = self.kind(text)
         except ValueError:
             value = None
-        if value is None or not math.isfinite(value) or self.low is not None and (
-                value < self.low or self.low_open and value == self.low) or \
-                self.high is not None and (
-                value > self.high or self.high_open and value == self.high):
+        if value is None or not self.contains(value):
             raise argparse.ArgumentTypeError(f"{text!r} is not {self.describe()}")
         return value
 
