@@ -116,7 +116,8 @@ def _full_shape(rng, T, layout, dtype):
     if layout == "strided":
         return random_with_phase(rng, (batch, 2 * T), dtype)[:, ::-2], -1
     if layout == "fortran":
-        return np.asfortranarray(random_with_phase(rng, (2, (batch + 1) // 2, T), dtype)), -1
+        b = random_with_phase(rng, (2, (batch + 1) // 2, T), dtype)
+        return np.asfortranarray(b), -1
     T = min(T, MAX_ELEMENTS // 12)  # four dims; the reversed one keeps a loop over it
     return random_with_phase(rng, (2, 3, T, 2), dtype)[:, ::-1], 2
 
@@ -212,6 +213,7 @@ def test_channels_kernels(pair, T, a_kind, reverse, with_h0, seed):
     rng = np.random.default_rng(seed)
     ta, tb = pair
     chains = backend.CHANNEL_CHAINS_PER_SM * _cupy.sm_count(cupy) + 3
+    T = min(T, max(1, 2 * MAX_ELEMENTS // chains))  # 248 steps on 132 SMs
     b = random_with_phase(rng, (T, chains), tb)
     a = random_with_phase(rng, b.shape if a_kind == "full" else (1, chains), ta, 0.3, 0.99)
     h0 = random_with_phase(rng, (chains,), tb) if with_h0 else None

@@ -43,7 +43,8 @@ def install():
     """Make ``import cupy`` import the stand-in (before anything imported a real one)."""
     loaded = sys.modules.get("cupy")
     if loaded is not None and not getattr(loaded, "IS_FAKE", False):
-        raise RuntimeError("a real CuPy is already imported; the stand-in cannot replace it")
+        raise RuntimeError("a real CuPy is already imported; the stand-in cannot replace "
+                           "it")
     if str(PATH) not in sys.path:
         sys.path.insert(0, str(PATH))
     import cupy

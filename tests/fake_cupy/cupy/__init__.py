@@ -75,7 +75,7 @@ def _current_device():
 
 def _alloc(shape, dtype=float, order="C"):
     """Fresh memory, aligned like CuPy's pool allocations."""
-    shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(int(n) for n in shape)
+    shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(map(int, shape))
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     raw = np.empty(nbytes + _ALIGN, np.uint8)
@@ -352,7 +352,8 @@ def array(obj, dtype=None, copy=True, order="K", subok=False, ndmin=0, *, blocki
         if host.dtype == object:
             raise ValueError("Unsupported dtype object")
     host = host if dtype is None else host.astype(dtype, copy=False)
-    host = host.reshape((1,) * (ndmin - host.ndim) + host.shape) if host.ndim < ndmin else host
+    if host.ndim < ndmin:
+        host = host.reshape((1,) * (ndmin - host.ndim) + host.shape)
     out = _alloc(host.shape, host.dtype, "F" if order == "F" or (
         order in ("K", "A") and host.flags.f_contiguous and not host.flags.c_contiguous)
         else "C")
@@ -474,7 +475,8 @@ def copyto(dst, src, casting="same_kind"):
 
 
 def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
-    return ndarray._wrap(np.asarray(np.allclose(_value(a), _value(b), rtol, atol, equal_nan)))
+    close = np.allclose(_value(a), _value(b), rtol, atol, equal_nan)
+    return ndarray._wrap(np.asarray(close))
 
 
 def array_equal(a1, a2):

@@ -11,9 +11,8 @@ import functools
 import numbers
 import re
 
-import numpy as np
-
 import cupy
+import numpy as np
 from cupy import cuda
 
 __all__ = ["RawModule", "RawKernel", "ElementwiseKernel", "LaunchError", "Param",
@@ -172,7 +171,8 @@ class RawKernel:
                 self._fail(f"{what} must be a tuple of 1 to 3 ints, got {dims!r}")
             for d, limit in zip(dims, limits):
                 if not 1 <= d <= limit:
-                    self._fail(f"{what} {dims} is outside 1..{limit} (cudaErrorInvalidValue)")
+                    self._fail(f"{what} {dims} is outside 1..{limit} "
+                               f"(cudaErrorInvalidValue)")
         if int(np.prod(block)) > 1024:
             self._fail(f"block {block} has more than 1024 threads")
 
@@ -206,7 +206,8 @@ class RawKernel:
             self._fail(f"{param!r}: the stand-in does not know the C type {param.ctype}")
         if got != expected:
             self._fail(f"{param!r} takes {expected} but got {got} ({arg!r}); the kernel "
-                       f"would read {expected.itemsize} bytes of a {got.itemsize}-byte value")
+                       f"would read {expected.itemsize} bytes of a {got.itemsize}-byte "
+                       f"value")
 
     def __call__(self, grid, block, args, *, shared_mem=0, stream=None,
                  enable_cooperative_groups=False):
@@ -246,8 +247,7 @@ class ElementwiseKernel:
         ins = [cupy._array(x, name) for x, name in zip(args[:n_in], self.inputs)]
         outs = list(args[n_in:])
         shape = np.broadcast_shapes(*[x.shape for x in ins])
-        for name in self.outputs[len(outs):]:
-            outs.append(cupy.empty(shape, ins[0].dtype))
+        outs += [cupy.empty(shape, ins[0].dtype) for _ in self.outputs[len(outs):]]
         env = {name: x._a for name, x in zip(self.inputs, ins)}
         env.update({name: cupy._array(x, name)._a for name, x in zip(self.outputs, outs)})
         for target, expression in self.statements:

@@ -1,8 +1,7 @@
 """``cupy.random`` of the stand-in: NumPy's generator, results on the device."""
 
-import numpy as np
-
 import cupy
+import numpy as np
 
 __all__ = ["seed", "uniform", "standard_normal", "random", "default_rng", "Generator"]
 

@@ -1,8 +1,7 @@
 """``cupy.lib.stride_tricks`` of the stand-in."""
 
-import numpy as np
-
 import cupy
+import numpy as np
 
 __all__ = ["as_strided"]
 
