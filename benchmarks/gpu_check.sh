@@ -62,14 +62,15 @@ install_wheels() {
     ls .whl/*.whl && "$PY" -m pip install --no-index --no-deps --no-compile \
         --disable-pip-version-check --target "$WORK/site" .whl/*.whl
 }
-section install 10 install_wheels
+export -f install_wheels
+export PY WORK
+section install 10 bash -c install_wheels
 
 warp_extension() {
     "$PY" -c "import accelerated_scan.warp; print('accelerated_scan.warp compiled')"
 }
 if [ "$STAND_IN" != 1 ]; then
     export -f warp_extension
-    export PY
     timeout -k 10 170 bash -c warp_extension > "$WORK/warp_build.log" 2>&1 &
     WARP_BUILD=$!
 fi
@@ -92,7 +93,8 @@ print(props['name'], props['multiProcessorCount'], 'SMs; CUDA runtime',
       cupy.cuda.runtime.runtimeGetVersion())
 PY
 }
-section env 20 environment
+export -f environment
+section env 20 bash -c environment
 
 warm_up() {
     local pair
@@ -103,7 +105,6 @@ warm_up() {
     wait
 }
 export -f warm_up
-export PY
 section warmup 80 bash -c warm_up
 
 TIMEOUT_ARGS=()
