@@ -28,5 +28,7 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("LINREC_HYPOTHESIS", "quick"))
 
+collect_ignore = ["fake_cupy"]  # a package for import, not tests (nor doctests)
+
 if fake_cupy.enabled():
     fake_cupy.install()

@@ -221,8 +221,6 @@ class ndarray:  # noqa: N801 (CuPy's name)
 
     def _index(self, key):
         key = key if isinstance(key, tuple) else (key,)
-        if isinstance(key, ndarray):
-            key = (key,)
         key = tuple(k._a if isinstance(k, ndarray) else k for k in key)
         if not any(k is Ellipsis for k in key):
             key = (*key, Ellipsis)  # integer indices give a 0-d array, not a scalar
