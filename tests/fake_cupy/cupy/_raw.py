@@ -52,7 +52,7 @@ class Param:
 _COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
 _KERNEL = re.compile(
     r"(?:template\s*<(?P<tparams>[^{};]*?)>\s*)?(?:extern\s+\"C\"\s*)?"
-    r"__global__\s+void\s+(?:__launch_bounds__\s*\([^()]*\)\s*)?"
+    r"__global__\s+void\s+(?:__launch_bounds__\s*\((?:[^()]|\([^()]*\))*\)\s*)?"
     r"(?P<name>\w+)\s*\((?P<params>[^()]*)\)\s*\{")
 
 
