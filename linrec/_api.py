@@ -67,8 +67,12 @@ def _is_complex(x):
 
 
 def _as_array(xp, name, x, dtype):
-    """``x`` as an array of ``xp`` with ``dtype``, copying only when the dtype differs."""
-    if isinstance(x, numbers.Number) and not isinstance(x, np.generic):
+    """``x`` as an array of ``xp`` with ``dtype``, copying only when the dtype differs.
+
+    Python and NumPy scalars become 0-d arrays of ``xp``: a NumPy scalar (``cp.float32``
+    *is* ``np.float32``) must reach a CuPy kernel as a device array, never by value.
+    """
+    if isinstance(x, numbers.Number | np.generic):
         return xp.asarray(x, dtype=dtype)
     if x.dtype != dtype:
         return x.astype(dtype)
@@ -148,13 +152,15 @@ def _address(x):
 
 def _unalias(xp, out, x):
     """A copy of input ``x`` if writing ``out`` could overwrite it before it is read
-    (``x`` being ``out`` itself, element for element, is safe: an in-place scan)."""
+    (``x`` being ``out`` itself, element for element, is safe: an in-place scan).
+
+    Overlap is judged by memory bounds only (``may_share_memory``): an exact test costs
+    time and memory per element (CuPy's ``shares_memory`` sorts a pointer array of both
+    arrays), while a needless copy of an interleaved input is merely slower."""
     if x.shape == out.shape and x.strides == out.strides and \
             _address(x) == _address(out):
         return x
-    overlaps = np.may_share_memory(x, out) if isinstance(x, np.ndarray) else \
-        xp.shares_memory(x, out)
-    return x.copy() if overlaps else x
+    return x.copy() if xp.may_share_memory(x, out) else x
 
 
 def scan(a, b, *, h0=None, axis=-1, reverse=False, return_last=False, out=None,

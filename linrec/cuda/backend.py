@@ -47,13 +47,22 @@ def forward(a, b, h0, out, *, axis, reverse, method):
     """``h`` and the final state; see ``linrec.scan`` for the contract.
 
     ``method`` is ignored: the kernel follows from the layout. Runs on ``b``'s device.
-    Raises ImportError / RuntimeError (with the install command) when CuPy or a GPU is
-    missing.
+    Inputs not aligned to their item size are copied first. Raises ImportError /
+    RuntimeError (with the install command) when CuPy or a GPU is missing, ValueError
+    for an ``out`` not aligned to its item size.
     """
     from linrec.cuda import _cupy
 
     with _cupy.require().cuda.Device(b.device.id):
         xp, run, sms = _cupy_launcher()
+        if out is not None and not _is_aligned(out):
+            raise ValueError(
+                f"out starts at address {out.data.ptr:#x}, not a multiple of its "
+                f"{out.itemsize}-byte elements, which CUDA needs (a view at a byte offset, "
+                f"e.g. of a float buffer as complex); pass an aligned array such as "
+                f"cupy.empty_like(out)"
+            )
+        a, b, h0 = (_aligned(x) for x in (a, b, h0))
         return forward_with(xp, run, sms, a, b, h0, out, axis=axis, reverse=reverse)
 
 
@@ -62,14 +71,27 @@ def backward(grad_h, a, h, h0, grad_last, *, axis, reverse, method):
 
     ``grad_a`` has ``h``'s shape with ``a``'s extent along ``axis`` (1 when ``a`` is
     constant in time: summed there), not yet reduced over broadcast batch axes. Runs on
-    ``h``'s device.
+    ``h``'s device; inputs not aligned to their item size are copied first.
     """
     from linrec.cuda import _cupy
 
     with _cupy.require().cuda.Device(h.device.id):
         xp, run, sms = _cupy_launcher()
+        grad_h, a, h, h0, grad_last = (_aligned(x) for x in (grad_h, a, h, h0, grad_last))
         return backward_with(xp, run, sms, grad_h, a, h, h0, grad_last, axis=axis,
                              reverse=reverse)
+
+
+def _is_aligned(x):
+    """Whether CuPy array ``x`` starts at a multiple of its item size: the alignment CUDA
+    needs for every element type here (complex64 is 8-byte, complex128 16-byte aligned)."""
+    return x.data.ptr % x.itemsize == 0
+
+
+def _aligned(x):
+    """``x`` (a CuPy array or None), or an aligned copy of it (see :func:`_is_aligned`);
+    only a view at a byte offset, such as a float buffer viewed as complex, is copied."""
+    return x if x is None or _is_aligned(x) else x.copy()
 
 
 def _i64(*values):
