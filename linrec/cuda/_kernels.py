@@ -35,7 +35,7 @@ PAIRS = tuple((np.dtype(ta), np.dtype(tb)) for ta, tb in [
     (np.float32, np.complex64), (np.float64, np.complex128),
 ])
 
-KERNELS = ("forward_tiles", "reduce_segments", "reduce_segments_adjoint", "carry_segments",
+KERNELS = ("forward_tiles", "forward_lookback", "reduce_segments_adjoint", "carry_segments",
            "backward_tiles", "sum_segments", "forward_channels", "backward_channels")
 
 
@@ -46,8 +46,8 @@ def expression(kernel, ta, tb):
     tiled = f"{a}, {b}, {items}, {_plan.WARPS}"
     return {
         "forward_tiles": f"forward_tiles<{tiled}>",
-        "reduce_segments": f"reduce_segments<{tiled}, false>",
-        "reduce_segments_adjoint": f"reduce_segments<{tiled}, true>",
+        "forward_lookback": f"forward_lookback<{tiled}>",
+        "reduce_segments_adjoint": f"reduce_segments<{tiled}>",
         "carry_segments": f"carry_segments<{a}, {b}>",
         "backward_tiles": f"backward_tiles<{tiled}>",
         "sum_segments": f"sum_segments<{a}>",

@@ -6,9 +6,16 @@ pointers, element strides, sizes) and executes the kernel's algorithm with the s
 blocking: ``32`` lanes per warp, ``WARPS`` warps per block, ``items`` steps per lane, the
 striped loads and the padded shared-memory transposes, the Kogge-Stone warp scan with
 ``shfl_up`` semantics, the per-chunk fold of the group's warp totals, the serial chunk
-carry, identity padding past the end of a segment, and the three phases across segments.
-All lanes, warps and blocks of one ``blockIdx.y`` run at once as array axes
-``(block, warp, lane, item)``, in the kernels' own precision.
+carry, identity padding past the end of a segment, the three phases across segments of
+the backward pass, and the forward pass's single-pass look-back. All lanes, warps and
+blocks of one ``blockIdx.y`` run at once as array axes ``(block, warp, lane, item)``, in
+the kernels' own precision.
+
+The look-back kernel's blocks run in ticket order, as they may on the GPU, but with an
+adversarial schedule: when the block with ticket ``k`` looks back, the
+:func:`unfinished` tickets before it have published only their aggregate pair, not the
+state after them, so the look-back has to fold aggregates across one or more windows of
+32 tiles before it reaches an inclusive state (or the chain's start).
 """
 
 import numpy as np
@@ -157,61 +164,136 @@ def _chunks(at, group_warps, items):
 
 def _forward_tiles(ta, tb, grid, block, args):
     (a, a_sr, a_st, a_sc, b, b_sr, b_st, b_sc, h0, h0_sr, h0_sc, h, h_sr, h_st, h_sc,
-     last, last_sr, last_sc, carries, R, T, C, group_warps, seg_len, rev) = args
+     last, last_sr, last_sc, R, T, C, group_warps, seg_len, rev) = args
     items = _plan.items_for(tb.itemsize)
     am = _memory(a, R, T, C, a_sr, a_st, a_sc)
     bm = _memory(b, R, T, C, b_sr, b_st, b_sc)
     hm = _memory(h, R, T, C, h_sr, h_st, h_sc)
     h0m = _batch_memory(h0, R, C, h0_sr, h0_sc)
     lastm = _batch_memory(last, R, C, last_sr, last_sc)
+    at = _Place(grid, group_warps, R, T, C, seg_len, 0)
+    carry = np.where(at.valid, h0m[at.r, at.c], np.zeros((), tb))
+    for begin in _chunks(at, group_warps, items):
+        chunk = _Chunk(at, begin, items, rev)
+        av = _transpose(chunk.load(am, 1), True)
+        bv = _transpose(chunk.load(bm, 0), True)
+        own = _thread_fold(av, bv, ta, tb)
+        _, before, total = _warp_scan(own)
+        entering, carry = _group_carry(at, total, carry, group_warps)
+        chunk.store(hm, _transpose(_rescan(av, bv, before, entering[..., None], tb), False))
+    m = at.valid & (at.rank == 0)
+    lastm[at.r[m], at.c[m]] = carry[m]
+
+
+def _rescan(av, bv, before, entering, tb):
+    """Each lane's items rescanned from the state entering it (``before`` applied to the
+    state entering its warp)."""
+    s = before[0] * entering + before[1]
+    out = np.empty(bv.shape, tb)
+    for i in range(av.shape[-1]):
+        s = av[..., i] * s + bv[..., i]
+        out[..., i] = s
+    return out
+
+
+def unfinished(k):
+    """How many tickets just before ``k`` the look-back finds with only an aggregate
+    published (a fixed pseudo-random schedule, 0 to 96: up to three windows)."""
+    return (k * 7919) % 97
+
+
+def _forward_lookback(ta, tb, grid, block, args):
+    (a, a_sr, a_st, a_sc, b, b_sr, b_st, b_sc, h0, h0_sr, h0_sc, h, h_sr, h_st, h_sc,
+     last, last_sr, last_sc, status, agg_a, agg_b, inc, R, T, C, rev) = args
+    items = _plan.items_for(tb.itemsize)
+    warps, tile, chains = _plan.WARPS, _plan.tile_steps(tb.itemsize), R * C
+    tickets = grid[0]
+    am = _memory(a, R, T, C, a_sr, a_st, a_sc)
+    bm = _memory(b, R, T, C, b_sr, b_st, b_sc)
+    hm = _memory(h, R, T, C, h_sr, h_st, h_sc)
+    h0m = _batch_memory(h0, R, C, h0_sr, h0_sc)
+    flags = _flat(status)
+    k = flags[0] + np.arange(tickets)
+    flags[0] += tickets
+    m, chain = k // chains, k % chains
+    r, c = chain // C, chain % C
+    # tau[k, warp, lane, item]: the striped steps of every tile, all blocks at once.
+    tau = (m[:, None, None, None] * tile + np.arange(warps)[:, None, None] * W * items
+           + np.arange(W)[:, None] + np.arange(items) * W)
+    inside = tau < T
+    t = np.minimum(tau, T - 1)
+    t = T - 1 - t if rev else t
+    rr, cc = r[:, None, None, None], c[:, None, None, None]
+    av = _transpose(np.where(inside, am[rr, t, cc], np.ones((), ta)), True)
+    bv = _transpose(np.where(inside, bm[rr, t, cc], np.zeros((), tb)), True)
+    _, before_lane, total = _warp_scan(_thread_fold(av, bv, ta, tb))
+    before_warp = [np.empty((tickets, warps), ta), np.empty((tickets, warps), tb)]
+    whole = (np.ones(tickets, ta), np.zeros(tickets, tb))
+    for w in range(warps):
+        before_warp[0][:, w], before_warp[1][:, w] = whole
+        whole = _compose(whole, (total[0][:, w], total[1][:, w]))
+    _flat(agg_a)[k], _flat(agg_b)[k] = whole
+    entering = np.empty(tickets, tb)
+    for i in range(tickets):
+        entering[i] = _look_back(k[i], m[i], chain[i], chains, h0m[r[i], c[i]], agg_a,
+                                 agg_b, inc, ta, tb)
+        _flat(inc)[k[i]] = whole[0][i] * entering[i] + whole[1][i]
+        flags[1 + k[i]] = 2
+        if (m[i] + 1) * tile >= T:
+            _batch_memory(last, R, C, last_sr, last_sc)[r[i], c[i]] = _flat(inc)[k[i]]
+    warp_in = before_warp[0] * entering[:, None] + before_warp[1]
+    out = _transpose(_rescan(av, bv, before_lane, warp_in[..., None], tb), False)
+    hm[np.broadcast_to(rr, t.shape)[inside], t[inside],
+       np.broadcast_to(cc, t.shape)[inside]] = out[inside]
+
+
+def _look_back(k, m, chain, chains, start, agg_a, agg_b, inc, ta, tb):
+    """``look_back`` for ticket ``k`` (tile ``m`` of ``chain``), with the tickets from
+    ``k - unfinished(k)`` on showing only their aggregates."""
+    later = (np.ones((), ta), np.zeros((), tb))
+    lane = np.arange(W)
+    top = m - 1
+    while True:
+        mine = top - (W - 1 - lane)
+        j = chain + mine * chains
+        inclusive = (mine < 0) | (j < k - unfinished(k))
+        nearest = lane[inclusive].max(initial=-1)
+        jj = np.maximum(j, 0)
+        q_a = np.where(lane > nearest, _flat(agg_a)[jj], np.ones((), ta))
+        q_b = np.where(lane > nearest, _flat(agg_b)[jj], np.zeros((), tb))
+        if nearest >= 0:
+            q_a[nearest] = 0
+            q_b[nearest] = _flat(inc)[jj[nearest]] if mine[nearest] >= 0 else start
+        _, _, window = _warp_scan((q_a, q_b))
+        later = _compose(window, later)
+        if nearest >= 0:
+            return later[1]
+        top -= W
+
+
+def _reduce_adjoint(ta, tb, grid, block, args):
+    """Phase 1 of the backward multi-block scan (``reduce_segments``)."""
+    (a, a_sr, a_st, a_sc, b, b_sr, b_st, b_sc, pair_a, pair_b, R, T, C, group_warps,
+     seg_len, rev) = args
+    items = _plan.items_for(tb.itemsize)
+    am = _memory(a, R, T, C, a_sr, a_st, a_sc)
+    bm = _memory(b, R, T, C, b_sr, b_st, b_sc)
     for seg in range(grid[1]):
         at = _Place(grid, group_warps, R, T, C, seg_len, seg)
-        start = _flat(carries)[seg * R * C + np.minimum(at.chain, R * C - 1)] \
-            if grid[1] > 1 else h0m[at.r, at.c]
-        carry = np.where(at.valid, start, np.zeros((), tb))
+        folded = (np.ones(at.chain.shape, ta), np.zeros(at.chain.shape, tb))
         for begin in _chunks(at, group_warps, items):
             chunk = _Chunk(at, begin, items, rev)
             av = _transpose(chunk.load(am, 1), True)
             bv = _transpose(chunk.load(bm, 0), True)
-            own = _thread_fold(av, bv, ta, tb)
-            _, before, total = _warp_scan(own)
-            entering, carry = _group_carry(at, total, carry, group_warps)
-            s = before[0] * entering[..., None] + before[1]
-            out = np.empty(bv.shape, tb)
-            for i in range(items):
-                s = av[..., i] * s + bv[..., i]
-                out[..., i] = s
-            chunk.store(hm, _transpose(out, False))
-        if seg == grid[1] - 1:
-            m = at.valid & (at.rank == 0)
-            lastm[at.r[m], at.c[m]] = carry[m]
-
-
-def _reduce(adjoint):
-    def kernel(ta, tb, grid, block, args):
-        (a, a_sr, a_st, a_sc, b, b_sr, b_st, b_sc, pair_a, pair_b, R, T, C, group_warps,
-         seg_len, rev) = args
-        items = _plan.items_for(tb.itemsize)
-        am = _memory(a, R, T, C, a_sr, a_st, a_sc)
-        bm = _memory(b, R, T, C, b_sr, b_st, b_sc)
-        for seg in range(grid[1]):
-            at = _Place(grid, group_warps, R, T, C, seg_len, seg)
-            folded = (np.ones(at.chain.shape, ta), np.zeros(at.chain.shape, tb))
-            for begin in _chunks(at, group_warps, items):
-                chunk = _Chunk(at, begin, items, rev)
-                av = _transpose(chunk.load(am, 1), True)
-                bv = _transpose(chunk.load(bm, 0), True)
-                if adjoint:
-                    av = np.conj(av)
-                    bv = av * bv
-                _, _, total = _warp_scan(_thread_fold(av, bv, ta, tb))
-                for k in range(group_warps):
-                    idx = at.first + k
-                    folded = _compose(folded, (total[0][:, idx], total[1][:, idx]))
-            m = at.valid & (at.rank == 0)
-            _flat(pair_a)[seg * R * C + at.chain[m]] = folded[0][m]
-            _flat(pair_b)[seg * R * C + at.chain[m]] = folded[1][m]
-    return kernel
+            av = np.conj(av)
+            bv = av * bv
+            _, _, total = _warp_scan(_thread_fold(av, bv, ta, tb))
+            for k in range(group_warps):
+                idx = at.first + k
+                folded = _compose(folded, (total[0][:, idx], total[1][:, idx]))
+        m = at.valid & (at.rank == 0)
+        _flat(pair_a)[seg * R * C + at.chain[m]] = folded[0][m]
+        _flat(pair_b)[seg * R * C + at.chain[m]] = folded[1][m]
 
 
 def _carry_segments(ta, tb, grid, block, args):
@@ -342,8 +424,8 @@ def _backward_channels(ta, tb, grid, block, args):
 
 _KERNELS = {
     "forward_tiles": _forward_tiles,
-    "reduce_segments": _reduce(False),
-    "reduce_segments_adjoint": _reduce(True),
+    "forward_lookback": _forward_lookback,
+    "reduce_segments_adjoint": _reduce_adjoint,
     "carry_segments": _carry_segments,
     "backward_tiles": _backward_tiles,
     "sum_segments": _sum_segments,

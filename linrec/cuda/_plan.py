@@ -4,13 +4,15 @@ Pure Python so that the backend and the NumPy model of the kernels share it. A w
 a sub-tile of ``32 * items`` steps; ``group_warps`` warps of a block share one chain, so a
 chunk is ``group_warps * 32 * items`` steps, carried serially through the chain. When the
 chains are too few to fill the GPU, the time axis is cut into ``nseg`` segments of
-``seg_len`` steps (a multiple of the chunk) that run on different blocks: the three-phase
-scan (reduce every segment to its affine pair, carry through the segments, rescan).
+``seg_len`` steps (a multiple of the chunk) that run on different blocks: the forward
+pass then runs the single-pass look-back kernel over tiles of :func:`tile_steps` steps
+instead, the backward pass the three-phase scan over these segments (reduce every segment
+to its affine pair, carry through the segments, rescan).
 """
 
 from dataclasses import dataclass
 
-__all__ = ["WARP", "WARPS", "Plan", "items_for", "tiles"]
+__all__ = ["WARP", "WARPS", "Plan", "items_for", "tile_steps", "tiles"]
 
 WARP = 32
 WARPS = 4
@@ -22,6 +24,11 @@ MIN_BLOCKS_PER_SM = 4
 def items_for(itemsize):
     """Steps per thread for elements of ``itemsize`` bytes (b's type): 32 bytes of b."""
     return max(1, BYTES_PER_THREAD // itemsize)
+
+
+def tile_steps(itemsize):
+    """Steps of one ``forward_lookback`` tile (one block, all its warps on one chain)."""
+    return WARPS * WARP * items_for(itemsize)
 
 
 @dataclass(frozen=True)
