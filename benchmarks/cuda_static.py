@@ -9,10 +9,11 @@ architecture (default sm_90), one cubin per dtype pair, and prints a Markdown ta
   thread, split into global loads/stores, shared-memory and shuffle traffic,
   floating-point and the rest (integer and address arithmetic, predicates, branches).
   An iteration handles ``items`` steps per thread in the tiled kernels (one tile per
-  block in ``forward_lookback``, whose "loop" is the whole kernel) and the compiler's
+  block in the ``*_lookback`` kernels, whose "loop" is the whole kernel) and the compiler's
   unroll factor in the others (counted from the stores, or loads, per step). "copies" is
   how many times the loop holds the code for its global stores (2: separate forward and
-  reverse paths, of which one runs, so "per step" over-counts what executes).
+  reverse paths, of which one runs, so "per step" over-counts what executes; n/a for
+  the look-back kernel, whose look-back has loads and stores of its own).
 
 Without ``cuobjdump`` (pip install 'linrec[sass]', or a CUDA toolkit that ships it) the
 loop is counted in the PTX instead (``nvcc -ptx``; virtual instructions, a rougher guide).
@@ -31,9 +32,12 @@ import tempfile
 
 from linrec.cuda import _kernels, _plan
 
-# How a loop iteration's time steps are counted: global stores (or loads) per step.
+# How a loop iteration's time steps are counted: global stores (or loads) per step. The
+# reduce_segments and carry_segments kernels are those of the three-phase scan before the
+# look-back kernels (commit c94d3f1 and earlier), kept so the "before" table reproduces.
 STORES_PER_STEP = {"forward_tiles": 1, "forward_lookback": 1, "backward_tiles": 2,
-                   "forward_channels": 1, "backward_channels": 2, "carry_segments": 1}
+                   "backward_lookback": 2, "forward_channels": 1, "backward_channels": 2,
+                   "carry_segments": 1}
 LOADS_PER_STEP = {"reduce_segments": 2, "reduce_segments_adjoint": 2, "sum_segments": 1}
 
 
@@ -167,31 +171,26 @@ def classify(loop):
     return counts
 
 
-def kernel_of(expression):
-    base = expression.split("<")[0]
-    if base == "reduce_segments" and expression.rstrip(">").endswith("true"):
-        return "reduce_segments_adjoint"
-    return base
-
-
 def rows(arch):
     with tempfile.TemporaryDirectory() as tmp:
         for ta, tb in _kernels.PAIRS:
             resources, text, kind = compile_pair(ta, tb, arch, pathlib.Path(tmp))
             bodies = sass_functions(text) if kind == "SASS" else ptx_functions(text)
             demangled = demangle(sorted(resources))
+            kernel_of = {_kernels.expression(k, ta, tb).replace(" ", ""): k
+                         for k in _kernels.KERNELS}
             for mangled, res in resources.items():
                 readable = re.sub(r"^void |\(.*$", "", demangled[mangled]).replace(" ", "")
                 readable = readable.replace("(float)", "").replace("cplx<float>",
                                                                    "complex64")
                 readable = readable.replace("cplx<double>", "complex128")
-                kernel = kernel_of(readable)
-                if kernel not in _kernels.KERNELS:
+                kernel = kernel_of.get(readable)
+                if kernel is None:
                     continue
                 body = bodies.get(mangled, [])
                 loop = sass_loop(body) if kind == "SASS" else ptx_loop(body)
                 counts = classify(loop)
-                if kernel == "forward_lookback":
+                if kernel.endswith("_lookback"):
                     loop = [x[1] if isinstance(x, tuple) else x for x in body]
                     loop = [x for x in loop if not x.startswith("NOP") and
                             not x.endswith(":")]
@@ -200,12 +199,12 @@ def rows(arch):
                     stored = counts["global ld"] / LOADS_PER_STEP[kernel]
                 else:
                     stored = counts["global st"] / STORES_PER_STEP[kernel]
-                steps = stored
-                copies = 1
-                if "_tiles" in kernel or kernel in ("forward_lookback", "reduce_segments",
-                                                    "reduce_segments_adjoint"):
+                steps, copies = stored, "1"
+                if kernel.endswith("_lookback"):
+                    steps, copies = _plan.items_for(tb.itemsize), "n/a"
+                elif "_tiles" in kernel or kernel.startswith("reduce_segments"):
                     steps = _plan.items_for(tb.itemsize)
-                    copies = stored / steps
+                    copies = f"{stored / steps:g}"
                 yield dict(kernel=kernel, pair=f"{ta.name}, {tb.name}", kind=kind,
                            regs=res.get("regs"), spill=res.get("spill"),
                            smem=res.get("smem"), total=len(body), loop=len(loop),
@@ -225,7 +224,7 @@ def table(arch):
                ("global ld", "global st", "shared/shfl/bar", "float", "int/addr/other")]
         lines.append(
             f"| {r['kernel']} | {r['pair']} | {r['regs']} | {r['spill']} | {r['smem']} | "
-            f"{r['total']} | {r['loop']} | {r['steps']:g} | {r['copies']:g} | "
+            f"{r['total']} | {r['loop']} | {r['steps']:g} | {r['copies']} | "
             f"{r['loop'] / s:.1f} | "
             + " | ".join(per) + " |")
     note = (f"\nsm_{arch}; instructions counted in {' and '.join(sorted(kinds))}; "

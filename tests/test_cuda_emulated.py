@@ -107,7 +107,9 @@ inline unsigned __ballot_sync(unsigned, int predicate) {
     block_now->exchange[warp][lane][0] = predicate ? 1 : 0;
     __syncwarp();
     unsigned mask = 0;
-    for (unsigned l = 0; l < 32; ++l) mask |= (unsigned)block_now->exchange[warp][l][0] << l;
+    for (unsigned l = 0; l < 32; ++l) {
+        mask |= (unsigned)block_now->exchange[warp][l][0] << l;
+    }
     __syncwarp();
     return mask;
 }
@@ -122,7 +124,8 @@ void invoke(void (*kernel)(Args...), void** argv, std::index_sequence<I...>) {
 
 // Blocks run one at a time, in launch order, or shuffled when `shuffle` is a nonzero seed.
 template <typename... Args>
-void launch(void (*kernel)(Args...), int gx, int gy, int bx, void** argv, unsigned shuffle) {
+void launch(void (*kernel)(Args...), int gx, int gy, int bx, void** argv,
+            unsigned shuffle) {
     gridDim = dim3{(unsigned)gx, (unsigned)gy, 1};
     blockDim = dim3{(unsigned)bx, 1, 1};
     std::vector<std::pair<int, int>> order;
@@ -131,24 +134,22 @@ void launch(void (*kernel)(Args...), int gx, int gy, int bx, void** argv, unsign
     }
     if (shuffle) std::shuffle(order.begin(), order.end(), std::mt19937(shuffle));
     for (auto [x, y] : order) {
-        {
-            Block block;
-            std::barrier<> all(bx);
-            block.all = &all;
-            for (int w = 0; w < bx / 32; ++w) {
-                block.warps.emplace_back(std::make_unique<std::barrier<>>(32));
-            }
-            block_now = &block;
-            std::vector<std::thread> threads;
-            for (int t = 0; t < bx; ++t) {
-                threads.emplace_back([=] {
-                    threadIdx = dim3{(unsigned)t, 0, 0};
-                    blockIdx = dim3{(unsigned)x, (unsigned)y, 0};
-                    invoke(kernel, argv, std::index_sequence_for<Args...>{});
-                });
-            }
-            for (auto& thread : threads) thread.join();
+        Block block;
+        std::barrier<> all(bx);
+        block.all = &all;
+        for (int w = 0; w < bx / 32; ++w) {
+            block.warps.emplace_back(std::make_unique<std::barrier<>>(32));
         }
+        block_now = &block;
+        std::vector<std::thread> threads;
+        for (int t = 0; t < bx; ++t) {
+            threads.emplace_back([=] {
+                threadIdx = dim3{(unsigned)t, 0, 0};
+                blockIdx = dim3{(unsigned)x, (unsigned)y, 0};
+                invoke(kernel, argv, std::index_sequence_for<Args...>{});
+            });
+        }
+        for (auto& thread : threads) thread.join();
     }
 }
 """
@@ -187,7 +188,8 @@ def emulated(tmp_path_factory):
             names[(kernel, ta, tb)] = symbol
             exports.append(
                 f'extern "C" void {symbol}(int gx, int gy, int bx, void** argv, '
-                f"unsigned shuffle) {{ launch(&{expression}, gx, gy, bx, argv, shuffle); }}")
+                f"unsigned shuffle) "
+                f"{{ launch(&{expression}, gx, gy, bx, argv, shuffle); }}")
     folder = tmp_path_factory.mktemp("emulated")
     unit = folder / "emulated.cpp"
     unit.write_text(EMULATION + _kernels.source_text() + PROBE_SOURCE + "\n".join(exports)
@@ -252,8 +254,8 @@ def test_emulated_kernels_around_boundaries(on_emulator, ta, tb, reverse):
     for T in (1, 33, tile + 1, 2 * tile + 1, 9 * tile + 3):
         _check(rng, ta, tb, (2, T), (2, T), reverse=reverse)
     _check(rng, ta, tb, (2, 1), (2, 4 * tile + 5), reverse=reverse, h0=False)
-    several_chunks_per_segment = 20 * _plan.WARPS * tile + 5
-    _check(rng, ta, tb, (1, 1), (1, several_chunks_per_segment), reverse=reverse)
+    many_tiles = 20 * _plan.WARPS * tile + 5
+    _check(rng, ta, tb, (1, 1), (1, many_tiles), reverse=reverse)
     on_emulator(MANY_SMS)
     _check(rng, ta, tb, (3, 13 * tile + 1), (3, 13 * tile + 1), reverse=reverse)
 
@@ -309,3 +311,17 @@ def test_emulated_look_back_folds_aggregates_across_windows(emulated, ta, tb,
     for k in tiles[inclusive_upto + 1:]:
         state = agg_a[k] * state + agg_b[k]
     _close(out, np.asarray([state]), tb)
+
+
+@pytest.mark.parametrize(("ta", "tb"), PAIRS)
+def test_emulated_channels_kernels_at_every_remainder(on_emulator, ta, tb):
+    """The channels kernels load LINREC_CHANNEL_STEPS = 4 steps at a time and finish the
+    rest one by one (backward: whole groups only while every step has a successor in h):
+    lengths 1 to 9 cover every remainder, both directions, with and without h0."""
+    on_emulator(FEW_SMS)
+    rng = np.random.default_rng(10)
+    many = backend.CHANNEL_CHAINS_PER_SM * FEW_SMS + 1
+    for T in range(1, 10):
+        _check(rng, ta, tb, (T, many), (T, many), axis=0, reverse=bool(T % 2),
+               h0=T % 3 != 0)
+    _check(rng, ta, tb, (1, many), (6, many), axis=0)

@@ -3,8 +3,8 @@
 ``linrec.scan`` / ``linrec.scan_vjp`` on NumPy arrays are routed through
 ``linrec.cuda.backend`` (its layouts, plans and launch arguments) with
 ``linrec.cuda._model.run`` executing each launch like the GPU would, and compared with
-``linrec.reference``. Lengths sit around every warp, tile, chunk and segment boundary of
-the plan; a small SM count forces the three-phase multi-block scan. Every output starts as
+``linrec.reference``. Lengths sit around every warp, tile and chunk boundary of the plan;
+a small SM count forces the single-pass look-back kernels. Every output starts as
 NaN, so an element the kernels forget to write fails the comparison.
 """
 
@@ -103,7 +103,7 @@ def _boundary_lengths(tb):
 
 
 @pytest.mark.parametrize(("ta", "tb"), PAIRS)
-@pytest.mark.parametrize("sms", [FEW_SMS, MANY_SMS], ids=["segments", "one-pass"])
+@pytest.mark.parametrize("sms", [FEW_SMS, MANY_SMS], ids=["look-back", "tiles"])
 @pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
 def test_lengths_around_every_boundary(on_model, ta, tb, sms, reverse):
     on_model(sms)

@@ -4,10 +4,8 @@ Pure Python so that the backend and the NumPy model of the kernels share it. A w
 a sub-tile of ``32 * items`` steps; ``group_warps`` warps of a block share one chain, so a
 chunk is ``group_warps * 32 * items`` steps, carried serially through the chain. When the
 chains are too few to fill the GPU, the time axis is cut into ``nseg`` segments of
-``seg_len`` steps (a multiple of the chunk) that run on different blocks: the forward
-pass then runs the single-pass look-back kernel over tiles of :func:`tile_steps` steps
-instead, the backward pass the three-phase scan over these segments (reduce every segment
-to its affine pair, carry through the segments, rescan).
+``seg_len`` steps (a multiple of the chunk): ``nseg > 1`` tells the backend to run the
+single-pass look-back kernels over tiles of :func:`tile_steps` steps instead.
 """
 
 from dataclasses import dataclass
@@ -27,7 +25,7 @@ def items_for(itemsize):
 
 
 def tile_steps(itemsize):
-    """Steps of one ``forward_lookback`` tile (one block, all its warps on one chain)."""
+    """Steps of one look-back tile (one block, all its warps on one chain)."""
     return WARPS * WARP * items_for(itemsize)
 
 

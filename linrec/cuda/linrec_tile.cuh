@@ -22,6 +22,19 @@ __device__ __forceinline__ int padded(int k) { return k + (k >> 5); }
 
 __device__ __forceinline__ long long lmin(long long x, long long y) { return x < y ? x : y; }
 
+// q = x / d and r = x % d for x >= 0, d > 0: a 32-bit division when both fit (nearly
+// always), else the much longer 64-bit one.
+__device__ __forceinline__ void divide(long long x, long long d, long long& q, long long& r) {
+    if (((unsigned long long)x | (unsigned long long)d) >> 32 == 0) {
+        const unsigned q32 = (unsigned)x / (unsigned)d;
+        q = q32;
+        r = (unsigned)x - q32 * (unsigned)d;
+    } else {
+        q = x / d;
+        r = x - q * d;
+    }
+}
+
 // Steps from iteration step tau to `end`, clamped to [0, 32 * ITEMS]: the 32-bit bound of
 // one sub-tile's striped items.
 template <int ITEMS>
@@ -126,8 +139,9 @@ struct Place {
         first = group * group_warps;
         chain = (long long)blockIdx.x * (warps / group_warps) + group;
         valid = chain < R * C;
-        r = valid ? chain / C : 0;
-        c = valid ? chain % C : 0;
+        r = 0;
+        c = 0;
+        if (valid) divide(chain, C, r, c);
         begin = (long long)blockIdx.y * seg_len;
         end = lmin(T, begin + seg_len);
     }
@@ -214,6 +228,49 @@ __device__ __forceinline__ TB look_back(const int* flags, const TA* agg_a, const
         later = compose(warp_total(warp_inclusive(q, lane)), later);
         if (inclusive) return later.b;
     }
+}
+
+// Where a single-pass block works: ticket k = atomicAdd(status, 1), taken by thread 0 when
+// the block starts, names tile m = k / chains of chain k % chains (all tiles m before any
+// tile m + 1), whose flag is status[1 + k]. Tickets, chains and C are below 2**31 (one
+// ticket per block of a 1-D grid), so 32-bit divisions suffice.
+struct Ticket {
+    long long k, m, chain, r, c;
+
+    __device__ Ticket(int* status, long long chains, long long C, int* shared) {
+        if (threadIdx.x == 0) *shared = atomicAdd(status, 1);
+        __syncthreads();
+        const unsigned k32 = (unsigned)*shared, chain32 = k32 % (unsigned)chains;
+        k = k32;
+        m = k32 / (unsigned)chains;
+        chain = chain32;
+        r = chain32 / (unsigned)C;
+        c = chain32 % (unsigned)C;
+    }
+};
+
+// Warp 0 of a single-pass block, with its tile's pair `whole`: publishes the pair, looks
+// back for the state entering the tile (`start` at the chain's start), publishes the state
+// after the tile and returns the entering one.
+template <typename TA, typename TB>
+__device__ __forceinline__ TB single_pass_carry(int* status, TA* agg_a, TB* agg_b, TB* inc,
+                                                const Ticket& at, long long chains,
+                                                Pair<TA, TB> whole, TB start, int lane) {
+    int* flags = status + 1;
+    if (lane == 0) {
+        agg_a[at.k] = whole.a;
+        agg_b[at.k] = whole.b;
+        __threadfence();
+        *(volatile int*)(flags + at.k) = LINREC_AGGREGATE;
+    }
+    const TB entering = look_back(flags, agg_a, agg_b, inc, at.chain, chains, at.m, start,
+                                  lane);
+    if (lane == 0) {
+        inc[at.k] = apply(whole, entering);
+        __threadfence();
+        *(volatile int*)(flags + at.k) = LINREC_INCLUSIVE;
+    }
+    return entering;
 }
 
 #endif  // LINREC_TILE_CUH

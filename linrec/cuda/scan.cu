@@ -12,16 +12,15 @@
 // Kernels
 //   forward_tiles     h from (a, b): a block of WARPS warps scans WARPS / group_warps
 //                     chains; chunks of group_warps * 32 * ITEMS steps carry state
-//                     serially (one time segment: enough chains to fill the GPU).
+//                     serially (enough chains to fill the GPU).
 //   forward_lookback  h from (a, b) for few long chains in one pass: each block takes a
 //                     ticket, scans one tile of WARPS * 32 * ITEMS steps and gets its
 //                     carry-in by decoupled look-back over the earlier tiles.
-//   reduce_segments   backward phase 1: the adjoint pair of every segment but the last.
-//   carry_segments    backward phase 2: the state entering every segment, one thread per
-//                     chain.
-//   backward_tiles    the fused reverse pass: grad_b, grad_a (or its per-segment sum when
-//                     `a` is constant in time), grad_h0.
-//   sum_segments      grad_a of a constant-in-time `a` from its per-segment sums.
+//   backward_tiles    the fused reverse pass: grad_b, grad_a (or its sum when `a` is
+//                     constant in time), grad_h0.
+//   backward_lookback the same for few long chains, single-pass like forward_lookback.
+//   sum_segments      grad_a of a constant-in-time `a` from backward_lookback's per-tile
+//                     sums.
 //   forward_channels, backward_channels
 //                     one thread per chain, sequential in time: for layouts whose
 //                     channel axis, not time, is contiguous; CHANNEL_STEPS steps are
@@ -112,16 +111,14 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) forward_lookback(
     __shared__ TB sb[WARPS][LINREC_SLOTS(ITEMS)];
     __shared__ TA warp_a[WARPS];
     __shared__ TB warp_b[WARPS];
-    __shared__ long long ticket;
+    __shared__ int ticket;
     __shared__ TB carry_in;
     const int lane = threadIdx.x % LINREC_WARP, warp = threadIdx.x / LINREC_WARP;
-    if (threadIdx.x == 0) ticket = atomicAdd(status, 1);
-    __syncthreads();
     const long long chains = R * C;
-    const long long k = ticket, m = k / chains, chain = k % chains;
-    const long long r = chain / C, c = chain % C;
+    const Ticket at(status, chains, C, &ticket);
+    const long long r = at.r, c = at.c;
     const long long tile = (long long)WARPS * LINREC_WARP * ITEMS;
-    const long long first = m * tile + (long long)warp * LINREC_WARP * ITEMS + lane;
+    const long long first = at.m * tile + (long long)warp * LINREC_WARP * ITEMS + lane;
     const int left = steps_left<ITEMS>(first, T);
     const long long dir = rev ? -LINREC_WARP : LINREC_WARP;
     const long long t0 = step_of(first, T, rev);
@@ -149,23 +146,12 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) forward_lookback(
     __syncthreads();
     Pair<TA, TB> before_warp, whole;
     block_prefix<TA, TB, WARPS>(warp_a, warp_b, warp, before_warp, whole);
-    int* flags = status + 1;
     if (warp == 0) {
+        const TB entering = single_pass_carry(status, agg_a, agg_b, inc, at, chains, whole,
+                                              h0[r * h0_sr + c * h0_sc], lane);
         if (lane == 0) {
-            agg_a[k] = whole.a;
-            agg_b[k] = whole.b;
-            __threadfence();
-            *(volatile int*)(flags + k) = LINREC_AGGREGATE;
-        }
-        const TB start = h0[r * h0_sr + c * h0_sc];
-        const TB entering = look_back(flags, agg_a, agg_b, inc, chain, chains, m, start, lane);
-        if (lane == 0) {
-            const TB after = apply(whole, entering);
-            inc[k] = after;
-            __threadfence();
-            *(volatile int*)(flags + k) = LINREC_INCLUSIVE;
             carry_in = entering;
-            if ((m + 1) * tile >= T) last[r * last_sr + c * last_sc] = after;
+            if ((at.m + 1) * tile >= T) last[r * last_sr + c * last_sc] = apply(whole, entering);
         }
     }
     __syncthreads();
@@ -179,89 +165,12 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) forward_lookback(
     store_striped(bv, h + r * h_sr + c * h_sc + t0 * h_st, dir * h_st, left);
 }
 
-// Phase 1 of the backward pass's multi-block scan: the pair of segment blockIdx.y of the
-// adjoint recurrence, the composition of (conj(a), conj(a) * grad_h) over its steps (a is
-// `a`, b is grad_h), to pair_a/pair_b[blockIdx.y * R * C + chain].
-template <typename TA, typename TB, int ITEMS, int WARPS>
-__global__ void __launch_bounds__(WARPS * LINREC_WARP) reduce_segments(
-    const TA* __restrict__ a, long long a_sr, long long a_st, long long a_sc,
-    const TB* __restrict__ b, long long b_sr, long long b_st, long long b_sc,
-    TA* __restrict__ pair_a, TB* __restrict__ pair_b,
-    long long R, long long T, long long C, int group_warps, long long seg_len, int rev) {
-    __shared__ TA sa[WARPS][LINREC_SLOTS(ITEMS)];
-    __shared__ TB sb[WARPS][LINREC_SLOTS(ITEMS)];
-    __shared__ TA agg_a[2][WARPS];
-    __shared__ TB agg_b[2][WARPS];
-    const Place at(WARPS, group_warps, R, T, C, seg_len);
-    const long long first = at.begin + (long long)at.rank * LINREC_WARP * ITEMS + at.lane;
-    const long long dir = rev ? -LINREC_WARP : LINREC_WARP;
-    const long long t0 = step_of(first, T, rev);
-    const TA* pa = a + at.r * a_sr + at.c * a_sc + t0 * a_st;
-    const TB* pb = b + at.r * b_sr + at.c * b_sc + t0 * b_st;
-    const long long a_item = dir * a_st, b_item = dir * b_st;
-    const long long per_chunk = (long long)group_warps * ITEMS;
-    Pair<TA, TB> folded = identity_pair<TA, TB>();
-    const long long chunk = (long long)group_warps * LINREC_WARP * ITEMS;
-    int parity = 0;
-    for (long long start = at.begin; start < at.end; start += chunk, parity ^= 1) {
-        const int left = at.valid ? steps_left<ITEMS>(first + (start - at.begin), at.end) : 0;
-        TA av[ITEMS];
-        TB bv[ITEMS];
-        load_striped(av, pa, a_item, left, one<TA>());
-        load_striped(bv, pb, b_item, left, zero<TB>());
-        pa += a_item * per_chunk;
-        pb += b_item * per_chunk;
-        striped_to_blocked(av, sa[at.warp], at.lane);
-        striped_to_blocked(bv, sb[at.warp], at.lane);
-        Pair<TA, TB> own = identity_pair<TA, TB>();
-#pragma unroll
-        for (int i = 0; i < ITEMS; ++i) {
-            Pair<TA, TB> step;
-            step.a = traits<TA>::conj(av[i]);
-            step.b = step.a * bv[i];
-            own = compose(own, step);
-        }
-        const Pair<TA, TB> total = warp_total(warp_inclusive(own, at.lane));
-        if (at.lane == 0) {
-            agg_a[parity][at.warp] = total.a;
-            agg_b[parity][at.warp] = total.b;
-        }
-        __syncthreads();
-        for (int k = 0; k < group_warps; ++k) {
-            Pair<TA, TB> q;
-            q.a = agg_a[parity][at.first + k];
-            q.b = agg_b[parity][at.first + k];
-            folded = compose(folded, q);
-        }
-    }
-    if (at.valid && at.rank == 0 && at.lane == 0) {
-        pair_a[blockIdx.y * R * C + at.chain] = folded.a;
-        pair_b[blockIdx.y * R * C + at.chain] = folded.b;
-    }
-}
-
-// Phase 2: carries[s * R * C + chain] = state entering segment s, for s < nseg; segment 0
-// starts from init. One thread per chain, sequential over the (few) segments.
-template <typename TA, typename TB>
-__global__ void carry_segments(const TA* pair_a, const TB* pair_b,
-                               const TB* init, long long init_sr, long long init_sc,
-                               TB* carries, long long R, long long C, long long nseg) {
-    const long long chains = R * C;
-    const long long chain = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (chain >= chains) return;
-    TB state = init[(chain / C) * init_sr + (chain % C) * init_sc];
-    for (long long s = 0; s < nseg; ++s) {
-        carries[s * chains + chain] = state;
-        if (s + 1 < nseg) state = pair_a[s * chains + chain] * state + pair_b[s * chains + chain];
-    }
-}
-
 // The fused backward pass, in iteration order of the adjoint (rev is the opposite of the
 // forward scan's): with carry entering step tau (grad_last at the start),
 //   g = grad_h[t] + carry;  grad_b[t] = g;  grad_a[t] = g * conj(h_prev);  carry = conj(a[t]) * g
 // where h_prev is h at iteration step tau + 1 (the forward scan's previous step), or h0
 // past the end. The carry after the last step is grad_h0. With accumulate != 0 (`a`
-// constant in time) grad_a gets the segment's sum at ga[r * ga_sr + c * ga_sc + seg * ga_seg].
+// constant in time) grad_a gets the chain's sum at ga[r * ga_sr + c * ga_sc].
 template <typename TA, typename TB, int ITEMS, int WARPS>
 __global__ void __launch_bounds__(WARPS * LINREC_WARP) backward_tiles(
     const TB* __restrict__ gh, long long gh_sr, long long gh_st, long long gh_sc,
@@ -269,10 +178,9 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) backward_tiles(
     const TB* __restrict__ h, long long h_sr, long long h_st, long long h_sc,
     const TB* __restrict__ h0, long long h0_sr, long long h0_sc,
     const TB* __restrict__ glast, long long gl_sr, long long gl_sc,
-    TA* __restrict__ ga, long long ga_sr, long long ga_st, long long ga_sc, long long ga_seg,
+    TA* __restrict__ ga, long long ga_sr, long long ga_st, long long ga_sc,
     TB* __restrict__ gb, long long gb_sr, long long gb_st, long long gb_sc,
     TB* __restrict__ gh0, long long gh0_sr, long long gh0_sc,
-    const TB* __restrict__ carries,
     long long R, long long T, long long C, int group_warps, long long seg_len, int rev,
     int accumulate) {
     __shared__ TA sa[WARPS][LINREC_SLOTS(ITEMS)];
@@ -295,8 +203,7 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) backward_tiles(
     TB carry = zero<TB>();
     TB start_state = zero<TB>();
     if (at.valid) {
-        carry = gridDim.y > 1 ? carries[blockIdx.y * R * C + at.chain]
-                              : glast[at.r * gl_sr + at.c * gl_sc];
+        carry = glast[at.r * gl_sr + at.c * gl_sc];
         start_state = h0[at.r * h0_sr + at.c * h0_sc];
     }
     TA total = zero<TA>();
@@ -355,9 +262,7 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) backward_tiles(
         pga += ga_item * per_chunk;
         pgb += gb_item * per_chunk;
     }
-    if (at.valid && at.rank == 0 && at.lane == 0 && blockIdx.y == gridDim.y - 1) {
-        gh0[at.r * gh0_sr + at.c * gh0_sc] = carry;
-    }
+    if (at.valid && at.rank == 0 && at.lane == 0) gh0[at.r * gh0_sr + at.c * gh0_sc] = carry;
     if (accumulate) {
         total = warp_sum(total);
         if (at.lane == 0) sums[at.warp] = total;
@@ -365,8 +270,112 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) backward_tiles(
         if (at.valid && at.rank == 0 && at.lane == 0) {
             TA group_total = zero<TA>();
             for (int k = 0; k < group_warps; ++k) group_total = group_total + sums[at.first + k];
-            ga[at.r * ga_sr + at.c * ga_sc + blockIdx.y * ga_seg] = group_total;
+            ga[at.r * ga_sr + at.c * ga_sc] = group_total;
         }
+    }
+}
+
+// The single-pass backward of few long chains: backward_tiles' adjoint scan on one tile
+// per block, tiles taken by ticket and carried by look-back as in forward_lookback (the
+// chain's start state is grad_last; the state after its last tile is grad_h0). With
+// accumulate != 0, tile m's grad_a sum goes to ga[r * ga_sr + c * ga_sc + m * ga_seg].
+template <typename TA, typename TB, int ITEMS, int WARPS>
+__global__ void __launch_bounds__(WARPS * LINREC_WARP) backward_lookback(
+    const TB* __restrict__ gh, long long gh_sr, long long gh_st, long long gh_sc,
+    const TA* __restrict__ a, long long a_sr, long long a_st, long long a_sc,
+    const TB* __restrict__ h, long long h_sr, long long h_st, long long h_sc,
+    const TB* __restrict__ h0, long long h0_sr, long long h0_sc,
+    const TB* __restrict__ glast, long long gl_sr, long long gl_sc,
+    TA* __restrict__ ga, long long ga_sr, long long ga_st, long long ga_sc, long long ga_seg,
+    TB* __restrict__ gb, long long gb_sr, long long gb_st, long long gb_sc,
+    TB* __restrict__ gh0, long long gh0_sr, long long gh0_sc,
+    int* __restrict__ status, TA* __restrict__ agg_a, TB* __restrict__ agg_b,
+    TB* __restrict__ inc, long long R, long long T, long long C, int rev, int accumulate) {
+    __shared__ TA sa[WARPS][LINREC_SLOTS(ITEMS)];
+    __shared__ TB sb[WARPS][LINREC_SLOTS(ITEMS)];
+    __shared__ TA warp_a[WARPS];
+    __shared__ TB warp_b[WARPS];
+    __shared__ TA sums[WARPS];
+    __shared__ int ticket;
+    __shared__ TB carry_in;
+    const int lane = threadIdx.x % LINREC_WARP, warp = threadIdx.x / LINREC_WARP;
+    const long long chains = R * C;
+    const Ticket at(status, chains, C, &ticket);
+    const long long r = at.r, c = at.c;
+    const long long tile = (long long)WARPS * LINREC_WARP * ITEMS;
+    const long long first = at.m * tile + (long long)warp * LINREC_WARP * ITEMS + lane;
+    const int left = steps_left<ITEMS>(first, T);
+    const int inside = steps_left<ITEMS>(first + 1, T);
+    const long long dir = rev ? -LINREC_WARP : LINREC_WARP;
+    const long long t0 = step_of(first, T, rev);
+    const TB start_state = h0[r * h0_sr + c * h0_sc];
+    const TB* ph = h + r * h_sr + c * h_sc + step_of(first + 1, T, rev) * h_st;
+    TA av[ITEMS];
+    TB gv[ITEMS];
+    TB hv[ITEMS];
+    load_striped(av, a + r * a_sr + c * a_sc + t0 * a_st, dir * a_st, left, one<TA>());
+    load_striped(gv, gh + r * gh_sr + c * gh_sc + t0 * gh_st, dir * gh_st, left, zero<TB>());
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+        const int k = i * LINREC_WARP;
+        hv[i] = k < left ? (k < inside ? ph[i * dir * h_st] : start_state) : zero<TB>();
+    }
+    striped_to_blocked(av, sa[warp], lane);
+    striped_to_blocked(gv, sb[warp], lane);
+    striped_to_blocked(hv, sb[warp], lane);
+    Pair<TA, TB> own = identity_pair<TA, TB>();
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+        Pair<TA, TB> step;
+        step.a = traits<TA>::conj(av[i]);
+        step.b = step.a * gv[i];
+        own = compose(own, step);
+    }
+    const Pair<TA, TB> inclusive = warp_inclusive(own, lane);
+    const Pair<TA, TB> before_lane = warp_exclusive(inclusive, lane);
+    const Pair<TA, TB> total = warp_total(inclusive);
+    if (lane == 0) {
+        warp_a[warp] = total.a;
+        warp_b[warp] = total.b;
+    }
+    __syncthreads();
+    Pair<TA, TB> before_warp, whole;
+    block_prefix<TA, TB, WARPS>(warp_a, warp_b, warp, before_warp, whole);
+    if (warp == 0) {
+        const TB entering = single_pass_carry(status, agg_a, agg_b, inc, at, chains, whole,
+                                              glast[r * gl_sr + c * gl_sc], lane);
+        if (lane == 0) {
+            carry_in = entering;
+            if ((at.m + 1) * tile >= T) gh0[r * gh0_sr + c * gh0_sc] = apply(whole, entering);
+        }
+    }
+    __syncthreads();
+    TB s = apply(before_lane, apply(before_warp, carry_in));
+    TA gav[ITEMS];
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+        const TB g = gv[i] + s;
+        gav[i] = grad_cast<TA, TB>::of(g * traits<TB>::conj(hv[i]));
+        gv[i] = g;
+        s = traits<TA>::conj(av[i]) * g;
+    }
+    blocked_to_striped(gv, sb[warp], lane);
+    store_striped(gv, gb + r * gb_sr + c * gb_sc + t0 * gb_st, dir * gb_st, left);
+    if (accumulate) {
+        TA sum = zero<TA>();
+#pragma unroll
+        for (int i = 0; i < ITEMS; ++i) sum = sum + gav[i];
+        sum = warp_sum(sum);
+        if (lane == 0) sums[warp] = sum;
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            TA tile_sum = zero<TA>();
+            for (int w = 0; w < WARPS; ++w) tile_sum = tile_sum + sums[w];
+            ga[r * ga_sr + c * ga_sc + at.m * ga_seg] = tile_sum;
+        }
+    } else {
+        blocked_to_striped(gav, sa[warp], lane);
+        store_striped(gav, ga + r * ga_sr + c * ga_sc + t0 * ga_st, dir * ga_st, left);
     }
 }
 
@@ -395,7 +404,8 @@ __global__ void forward_channels(
     long long R, long long T, long long C, int rev) {
     const long long chain = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (chain >= R * C) return;
-    const long long r = chain / C, c = chain % C;
+    long long r, c;
+    divide(chain, C, r, c);
     const long long t0 = rev ? T - 1 : 0, dir = rev ? -1 : 1;
     const TA* pa = a + r * a_sr + c * a_sc + t0 * a_st;
     const TB* pb = b + r * b_sr + c * b_sc + t0 * b_st;
@@ -440,7 +450,8 @@ __global__ void backward_channels(
     long long R, long long T, long long C, int rev, int accumulate) {
     const long long chain = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (chain >= R * C) return;
-    const long long r = chain / C, c = chain % C;
+    long long r, c;
+    divide(chain, C, r, c);
     const long long t0 = rev ? T - 1 : 0, dir = rev ? -1 : 1;
     const TB* pgh = gh + r * gh_sr + c * gh_sc + t0 * gh_st;
     const TA* pa = a + r * a_sr + c * a_sc + t0 * a_st;
