@@ -4,8 +4,9 @@
 maps the CUDA built-ins it uses onto host threads: one ``std::thread`` per CUDA thread,
 blocks run one after another, ``__shared__`` arrays become statics shared by the block,
 ``__syncthreads`` / ``__syncwarp`` are ``std::barrier``s (whole warps dawdle after some
-block barriers, to expose shared-memory races across them), and the warp shuffles
-exchange values through a per-warp buffer between two warp barriers. The backend then
+block barriers, to expose shared-memory races across them), the warp shuffles and
+ballots exchange values through a per-warp buffer between two warp barriers, and
+``atomicAdd`` / ``__threadfence`` are C++ atomics. The backend then
 drives these compiled kernels with the very arguments it would give CuPy, and the
 results are compared with ``linrec.reference`` as in ``test_cuda_model.py``. This checks
 the kernels' code itself (indexing, masks, barriers, template instantiations), not only
