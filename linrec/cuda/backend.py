@@ -7,11 +7,13 @@ CuPy arrays on one device. Every operand is described, without copying, as a str
 
 Kernels (``scan.cu``): when time is the faster axis of the output, the tiled kernels (a
 warp scans ``32 * items`` steps, warps of a block share a chain through shared memory,
-chunks carry state serially; few long chains are cut into segments scanned by the
-three-phase method). When channels are the faster axis, one thread per chain walks time
-(coalesced across channels) if there are enough chains to fill the GPU; otherwise the
-operands are copied to a time-contiguous layout first (an extra pass, counted in the
-benchmark's times). A reverse scan runs the same kernels with ``rev = 1``.
+chunks carry state serially). Few long chains, too few to fill the GPU, are scanned in
+a single pass over tiles of one block each that find their carry-in by decoupled
+look-back, forward and backward. When channels are the faster
+axis, one thread per chain walks time (coalesced across channels) if there are enough
+chains to fill the GPU; otherwise the operands are copied to a time-contiguous layout
+first (an extra pass, counted in the benchmark's times). A reverse scan runs the same
+kernels with ``rev = 1``.
 
 The launch logic is written against an array module ``xp`` and a launcher ``run``, so
 the tests can drive it with NumPy arrays and ``linrec.cuda._model`` in place of the GPU.
@@ -174,34 +176,29 @@ def forward_with(xp, run, sms, a, b, h0, out, *, axis, reverse):
                 [*_strided(av), *_strided(bv), *_batch(h0v), *_strided(hv), *_batch(lv),
                  *dims, rev])
             continue
+        head = [*_strided(av), *_strided(bv), *_batch(h0v), *_strided(hv), *_batch(lv)]
         plan = _plan.tiles(T, R * C, tb.itemsize, sms)
-        carries = h0v
         if plan.nseg > 1:
-            carries = _segment_carries(xp, run, "reduce_segments", ta, tb, plan, av, bv,
-                                       h0v, dims, rev)
-        grid, block = _tiled_grid(plan, plan.nseg)
+            _look_back(xp, run, ta, tb, head, R * C, T, dims, rev)
+            continue
+        grid, block = _tiled_grid(plan, 1)
         run("forward_tiles", ta, tb, grid, block,
-            [*_strided(av), *_strided(bv), *_batch(h0v), *_strided(hv), *_batch(lv),
-             carries, *dims, np.int32(plan.group_warps), np.int64(plan.seg_len), rev])
+            [*head, *dims, np.int32(plan.group_warps), np.int64(plan.seg_len), rev])
     return h, h_last
 
 
-def _segment_carries(xp, run, reduce_kernel, ta, tb, plan, av, bv, initv, dims, rev):
-    """Phases 1 and 2 of the multi-block scan: the state entering every segment,
-    as a contiguous ``(nseg, R * C)`` array."""
-    R, _, C = (int(d) for d in dims)
-    chains = R * C
-    pair_a = xp.empty((plan.nseg - 1, chains), ta)
-    pair_b = xp.empty((plan.nseg - 1, chains), tb)
-    grid, block = _tiled_grid(plan, plan.nseg - 1)
-    run(reduce_kernel, ta, tb, grid, block,
-        [*_strided(av), *_strided(bv), pair_a, pair_b, *dims,
-         np.int32(plan.group_warps), np.int64(plan.seg_len), rev])
-    carries = xp.empty((plan.nseg, chains), tb)
-    grid, block = _chains_grid(chains, CHAIN_THREADS)
-    run("carry_segments", ta, tb, grid, block,
-        [pair_a, pair_b, *_batch(initv), carries, *_i64(R, C, plan.nseg)])
-    return carries
+def _single_pass_buffers(xp, ta, tb, tiles):
+    """``[status, agg_a, agg_b, inc]`` of a look-back kernel over ``tiles`` tiles: the
+    ticket counter and status flags zeroed, the published pairs and states fresh."""
+    return [xp.zeros(tiles + 1, np.int32), xp.empty(tiles, ta), xp.empty(tiles, tb),
+            xp.empty(tiles, tb)]
+
+
+def _look_back(xp, run, ta, tb, head, chains, T, dims, rev):
+    """The single-pass forward scan (``forward_lookback``), one block per tile."""
+    tiles = chains * -(-T // _plan.tile_steps(tb.itemsize))
+    run("forward_lookback", ta, tb, (tiles,), (_plan.WARPS * _plan.WARP,),
+        [*head, *_single_pass_buffers(xp, ta, tb, tiles), *dims, rev])
 
 
 def backward_with(xp, run, sms, grad_h, a, h, h0, grad_last, *, axis, reverse):
@@ -240,21 +237,23 @@ def backward_with(xp, run, sms, grad_h, a, h, h0, grad_last, *, axis, reverse):
                  accumulate])
             continue
         plan = _plan.tiles(T, R * C, tb.itemsize, sms)
-        carries = glv
-        if plan.nseg > 1:
-            carries = _segment_carries(xp, run, "reduce_segments_adjoint", ta, tb, plan,
-                                       av, ghv, glv, dims, rev)
-        partial = None
+        if plan.nseg == 1:
+            grid, block = _tiled_grid(plan, 1)
+            run("backward_tiles", ta, tb, grid, block,
+                [*head, *_strided(gav), *_strided(gbv), *_batch(gh0v), *dims,
+                 np.int32(plan.group_warps), np.int64(plan.seg_len), rev, accumulate])
+            continue
+        per_chain = -(-T // _plan.tile_steps(tb.itemsize))
+        tiles = R * C * per_chain
         grad_a_args = [*_strided(gav), np.int64(0)]
-        if accumulate and plan.nseg > 1:
-            partial = xp.empty((plan.nseg, R * C), ta)
+        if accumulate:
+            partial = xp.empty((per_chain, R * C), ta)
             grad_a_args = [partial, *_i64(C, 0, 1, R * C)]
-        grid, block = _tiled_grid(plan, plan.nseg)
-        run("backward_tiles", ta, tb, grid, block,
-            [*head, *grad_a_args, *_strided(gbv), *_batch(gh0v), carries, *dims,
-             np.int32(plan.group_warps), np.int64(plan.seg_len), rev, accumulate])
-        if partial is not None:
+        run("backward_lookback", ta, tb, (tiles,), (_plan.WARPS * _plan.WARP,),
+            [*head, *grad_a_args, *_strided(gbv), *_batch(gh0v),
+             *_single_pass_buffers(xp, ta, tb, tiles), *dims, rev, accumulate])
+        if accumulate:
             grid, block = _chains_grid(R * C, CHAIN_THREADS)
             run("sum_segments", ta, tb, grid, block,
-                [partial, *_batch(gav), *_i64(R, C, plan.nseg)])
+                [partial, *_batch(gav), *_i64(R, C, per_chain)])
     return grad_a, grad_b, grad_h0
