@@ -192,7 +192,9 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False):
     forward: ``h[t] = a[t] * h[t-1] + b[t]`` with ``h[-1] = h0``; ``reverse=True``:
     ``h[t] = a[t] * h[t+1] + b[t]`` with ``h[T] = h0``. Same numbers as
     :func:`linrec.scan` up to rounding (the products of ``a`` are reassociated at chunk
-    boundaries).
+    boundaries); finite wherever the sequential loop is, as :func:`linrec.scan`'s Notes
+    state (a zero carry ignores an overflowed product, a carry that would overflow
+    replays the chunk).
 
     Parameters
     ----------
