@@ -222,8 +222,17 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False, return_last=False, out=None,
     step it reaches (``0 * nan`` is nan, so even ``a[t] == 0`` does not stop it), and
     ``|h|`` overflows to inf when the partial products of ``|a|`` grow without bound.
     The parallel algorithms reassociate the products of ``a``, so results may differ from
-    a sequential loop by a few units in the last place, and an overflow in a partial
-    product may turn into inf or NaN where a sequential loop would overflow differently.
+    a sequential loop by a few units in the last place (within
+    :func:`linrec.testing.scan_error_bound`). On the CPU, wherever the sequential loop is
+    finite so is every ``method``'s result (and :func:`linrec.dask.scan`'s): the
+    ``chunked`` schedule carries a state across a chunk as ``A * state + B`` (``A`` the
+    product of ``a`` over the chunk), but uses ``B`` alone for a state of exactly 0, even
+    where ``A`` overflowed to inf, and replays the chunk from the state where a finite
+    state would become inf or NaN. Where ``A`` underflows (below the smallest normal
+    number ``tiny``), the part of the state it carries is rounded at that scale: an
+    absolute error up to about ``|state| * T * u * tiny`` (``u`` the unit roundoff),
+    times any later growth of the products of ``|a|`` in the chunk; that is within the
+    bound above while ``|state| < 2 / (u * T)``.
     """
     _check_method(method)
     xp = _namespace.namespace_of(a=a, b=b, h0=h0, out=out)
@@ -313,6 +322,20 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None,
     ------
     TypeError, ValueError, numpy.exceptions.AxisError
         As :func:`scan`; also a ``grad_h`` whose shape differs from ``h``'s.
+
+    Notes
+    -----
+    For an ``a`` constant in time (extent 1 along ``axis``: a scalar, or ``(C, 1)`` for
+    ``h`` of shape ``(C, T)``), ``grad_a`` sums the T terms ``g[t] * conj(h[t-1])``. On
+    the CPU every ``method`` accumulates that sum in float64 (complex128) and rounds it
+    once, so the summation adds at most ``(u + T * 2**-53) * sum_t |g[t] h[t-1]|`` to the
+    error of the terms, with ``u`` the unit roundoff of the dtype (``2**-24`` for float32
+    and complex64): no error grows like ``T * u``. Each term is within ``sqrt(5) * u``
+    (``u`` for real ``a``) of the product of the computed ``g`` and ``h``; ``g`` is a
+    scan of ``grad_h`` and carries that scan's error
+    (:func:`linrec.testing.scan_error_bound`). The sum over broadcast batch axes (a
+    scalar ``a``) is NumPy's pairwise sum in ``a``'s dtype. The overflow guarantees of
+    :func:`scan` hold for the gradients too.
     """
     _check_method(method)
     xp = _namespace.namespace_of(grad_h=grad_h, a=a, h=h, h0=h0, grad_last=grad_last)

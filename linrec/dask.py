@@ -7,7 +7,9 @@
    the chunk's pair ``(A, B)`` = (product of ``a`` over the chunk, final state), one value
    per batch element;
 2. carry: a sequential scan over those small pairs, ``carry[k+1] = A[k] * carry[k] +
-   B[k]``, gives the state entering every chunk;
+   B[k]``, gives the state entering every chunk (elementwise ``B[k]`` where the carry is
+   exactly zero, and the chunk scanned again from its carry where a finite carry would
+   give inf or NaN: see :func:`_carry`);
 3. final: each chunk is scanned again from its carry, which writes the exact ``h``.
 
 Each input block is computed once and read by passes 1 and 3; the graph has at most three
@@ -123,10 +125,12 @@ def _order(numblocks, axis, reverse):
 
 
 def _chunk_product(a, axis, steps):
-    """Product of ``a`` over a chunk of ``steps`` steps (``a`` may be constant in time)."""
-    if a.shape[axis] == steps:
-        return a.prod(axis=axis)
-    return a.squeeze(axis) ** steps
+    """Product of ``a`` over a chunk of ``steps`` steps (``a`` may be constant in time);
+    it may overflow or underflow, which :func:`_carry` allows for."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        if a.shape[axis] == steps:
+            return a.prod(axis=axis)
+        return a.squeeze(axis) ** steps
 
 
 def _scan_summary(a, b, axis, reverse, steps):
@@ -139,19 +143,42 @@ def _vjp_summary(grad_h, a, h, h_before, axis, reverse, steps):
     return _chunk_product(a, axis, steps).conj(), grad_h0
 
 
-def _apply_pair(pair, state):
-    """``A * state + B`` for the pair ``(A, B)``; ``B`` for a zero (None) state."""
+def _carry(pair, state, replay, *operands):
+    """The state after a chunk with pair ``(A, B)``, entered with ``state`` (None: zero).
+
+    ``A * state + B`` elementwise, except where that reassociation leaves the finite
+    numbers while the sequential loop need not: ``B`` where the state is exactly zero
+    (``A`` may have overflowed to inf, and inf * 0 is NaN), and where a finite state gives
+    inf or NaN, the chunk's own scan from that state, ``replay(*operands, state)`` (as the
+    CPU's chunked schedule does). An inf or NaN state stays so in the loop too.
+    """
     A, B = pair
-    return B if state is None else A * state + B
+    if state is None:
+        return B
+    xp = _namespace.namespace_of(B=B)
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = xp.where(state == 0, B, A * state + B)
+    redo = xp.isfinite(state) & ~xp.isfinite(result)
+    if redo.any():
+        result = xp.where(redo, replay(*operands, state), result)
+    return result
 
 
 def _final_scan(a, b, h0, axis, reverse):
     return linrec.scan(a, b, h0=h0, axis=axis, reverse=reverse)
 
 
+def _last_state(a, b, axis, reverse, h0):
+    return linrec.scan(a, b, h0=h0, axis=axis, reverse=reverse, return_last=True)[1]
+
+
 def _final_vjp(grad_h, a, h, h_before, grad_last, axis, reverse):
     return linrec.scan_vjp(grad_h, a, h, h0=h_before, axis=axis, reverse=reverse,
                            grad_last=grad_last)
+
+
+def _first_carry(grad_h, a, h, h_before, axis, reverse, grad_last):
+    return _final_vjp(grad_h, a, h, h_before, grad_last, axis, reverse)[2]
 
 
 def _edge(h, axis, position):
@@ -165,7 +192,9 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False):
     forward: ``h[t] = a[t] * h[t-1] + b[t]`` with ``h[-1] = h0``; ``reverse=True``:
     ``h[t] = a[t] * h[t+1] + b[t]`` with ``h[T] = h0``. Same numbers as
     :func:`linrec.scan` up to rounding (the products of ``a`` are reassociated at chunk
-    boundaries).
+    boundaries); finite wherever the sequential loop is, as :func:`linrec.scan`'s Notes
+    state (a zero carry ignores an overflowed product, a carry that would overflow
+    replays the chunk).
 
     Parameters
     ----------
@@ -227,7 +256,9 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False):
         state = None if h0 is None else (h0.name, *bidx)
         for i, idx in enumerate(order):
             if i:
-                dsk[(carry, *idx)] = (_apply_pair, (summary, *order[i - 1]), state)
+                prev = order[i - 1]
+                dsk[(carry, *idx)] = (_carry, (summary, *prev), state, _last_state,
+                                      _block(a, prev), _block(b, prev), axis, reverse)
                 state = (carry, *idx)
             if i < len(order) - 1:
                 dsk[(summary, *idx)] = (_scan_summary, _block(a, idx), _block(b, idx), axis,
@@ -337,16 +368,18 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None):
             dsk[(edge, *idx)] = (_edge, (h.name, *prev), axis, position)
             before.append((edge, *idx))
         state = None if grad_last is None else (grad_last.name, *bidx)
+        operands = [((grad_h.name, *idx), _block(a, idx), (h.name, *idx), before[i])
+                    for i, idx in enumerate(order)]
         for i in range(len(order) - 1, -1, -1):
             idx = order[i]
-            operands = ((grad_h.name, *idx), _block(a, idx), (h.name, *idx), before[i])
             if i < len(order) - 1:
-                dsk[(carry, *idx)] = (_apply_pair, (summary, *order[i + 1]), state)
+                dsk[(carry, *idx)] = (_carry, (summary, *order[i + 1]), state,
+                                      _first_carry, *operands[i + 1], axis, reverse)
                 state = (carry, *idx)
             if i:
-                dsk[(summary, *idx)] = (_vjp_summary, *operands, axis, reverse,
+                dsk[(summary, *idx)] = (_vjp_summary, *operands[i], axis, reverse,
                                         steps[idx[axis]])
-            dsk[(block, *idx)] = (_final_vjp, *operands, state, axis, reverse)
+            dsk[(block, *idx)] = (_final_vjp, *operands[i], state, axis, reverse)
             parts[ga][(ga, *idx)] = (operator.getitem, (block, *idx), 0)
             parts[gb][(gb, *idx)] = (operator.getitem, (block, *idx), 1)
         parts[gh0][(gh0, *bidx)] = (operator.getitem, (block, *order[0]), 2)

@@ -39,28 +39,27 @@ def test_cupy_quirks(cp):
     assert not cp.may_share_memory(big, x) and cp.may_share_memory(big, big[1:])
 
 
-def _launch_args(cp, T=64):
-    """Valid arguments of ``carry_segments<float, float>`` for one chain of 2 segments:
-    pair (1, 1) and initial state 0, so the carries are [0, 1]."""
-    return [cp.ones(1, np.float32), cp.ones(1, np.float32), cp.zeros(1, np.float32),
-            np.int64(0), np.int64(0), cp.empty(2, np.float32), np.int64(1), np.int64(1),
-            np.int64(2)]
+def _launch_args(cp):
+    """Valid arguments of ``sum_segments<float>`` for one row of 2 chains in 2 segments:
+    partial sums [1, 2] and [3, 4], so the totals are [4, 6]."""
+    return [cp.asarray(np.array([1, 2, 3, 4], np.float32)), cp.empty(2, np.float32),
+            np.int64(2), np.int64(1), np.int64(1), np.int64(2), np.int64(2)]
 
 
 @pytest.mark.parametrize(("index", "bad", "message"), [
-    (2, np.zeros(1, np.float32), "by value"),
-    (2, np.zeros(4, np.float32), "Unsupported type numpy.ndarray"),
-    (2, np.float32(0), "a pointer takes a CuPy array"),
-    (2, "float64 array", "points to float32"),
-    (3, 0, None),  # a Python int is passed as a 64-bit integer: fine for long long
-    (3, np.int32(0), "takes int64"),
-    (3, 0.0, "takes int64"),
-    (5, "misaligned", "not aligned"),
+    (0, np.zeros(1, np.float32), "by value"),
+    (0, np.zeros(4, np.float32), "Unsupported type numpy.ndarray"),
+    (0, np.float32(0), "a pointer takes a CuPy array"),
+    (0, "float64 array", "points to float32"),
+    (3, 1, None),  # a Python int is passed as a 64-bit integer: fine for long long
+    (3, np.int32(1), "takes int64"),
+    (3, 1.0, "takes int64"),
+    (1, "misaligned", "not aligned"),
 ], ids=["size-1-numpy", "numpy-array", "scalar-for-pointer", "wrong-dtype",
         "python-int", "int32-for-long-long", "float-for-long-long", "misaligned"])
 def test_launch_checks_arguments_against_the_source(cp, index, bad, message):
     f32 = np.dtype(np.float32)
-    kernel = _kernels.function("carry_segments", f32, f32)
+    kernel = _kernels.function("sum_segments", f32, f32)
     args = _launch_args(cp)
     if isinstance(bad, str) and bad == "float64 array":
         bad = cp.zeros(1, np.float64)
@@ -69,7 +68,7 @@ def test_launch_checks_arguments_against_the_source(cp, index, bad, message):
     args[index] = bad
     if message is None:
         kernel((1,), (_plan.WARP,), tuple(args))
-        np.testing.assert_array_equal(cp.asnumpy(args[5]), [0, 1])
+        np.testing.assert_array_equal(cp.asnumpy(args[1]), [4, 6])
         return
     with pytest.raises(cp._raw.LaunchError, match=message):
         kernel((1,), (_plan.WARP,), tuple(args))
@@ -77,9 +76,9 @@ def test_launch_checks_arguments_against_the_source(cp, index, bad, message):
 
 def test_launch_checks_count_geometry_and_names(cp):
     f32 = np.dtype(np.float32)
-    kernel = _kernels.function("carry_segments", f32, f32)
+    kernel = _kernels.function("sum_segments", f32, f32)
     args = _launch_args(cp)
-    with pytest.raises(cp._raw.LaunchError, match="8 arguments for 9 parameters"):
+    with pytest.raises(cp._raw.LaunchError, match="6 arguments for 7 parameters"):
         kernel((1,), (32,), tuple(args[:-1]))
     with pytest.raises(cp._raw.LaunchError, match="args must be a tuple"):
         kernel((1,), (32,), args)
@@ -90,6 +89,6 @@ def test_launch_checks_count_geometry_and_names(cp):
     module = cp.RawModule(code=_kernels.source_text(),
                           name_expressions=_kernels.expressions(f32, f32))
     with pytest.raises(cp.cuda.CUDARuntimeError, match="name_expressions"):
-        module.get_function("carry_segments<double, double>")
+        module.get_function("sum_segments<double>")
     with pytest.raises(cp.cuda.CUDARuntimeError, match="no kernel named"):
         cp.RawModule(code=_kernels.source_text(), name_expressions=["no_such<float>"])
