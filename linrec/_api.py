@@ -324,9 +324,11 @@ def _check_out(xp, out, shape, dtype):
         raise ValueError("out is read-only; pass a writeable array")
     if _overlaps_itself(out):
         raise ValueError(
-            f"out has strides {tuple(out.strides)} for shape {tuple(out.shape)}, so some "
-            f"of its elements share memory (a stride 0, or an as_strided view); pass an "
-            f"array whose elements are distinct, e.g. a fresh one"
+            f"out has strides {tuple(out.strides)} for shape {tuple(out.shape)}, which "
+            f"may make its elements share memory (a stride 0, or an as_strided view: "
+            f"with its dimensions sorted by stride, each stride must clear the extent "
+            f"of those before it); pass an array whose elements are distinct, e.g. a "
+            f"fresh one"
         )
 
 
