@@ -13,11 +13,22 @@ import linrec
 from linrec import _namespace
 from linrec.testing import assert_scan_close, reference_scan, reference_scan_vjp
 
-da = pytest.importorskip("dask.array")
-xr = pytest.importorskip("xarray")
+try:
+    import dask.array as da
 
-import linrec.dask as ld  # noqa: E402
-import linrec.xarray as lx  # noqa: E402
+    import linrec.dask as ld
+except ImportError:
+    da = ld = None
+try:
+    import xarray as xr
+
+    import linrec.xarray as lx
+except ImportError:
+    xr = lx = None
+
+needs_dask = pytest.mark.skipif(da is None, reason="pip install 'linrec[dask]'")
+needs_xarray = pytest.mark.skipif(xr is None or da is None,
+                                  reason="pip install 'linrec[xarray]'")
 
 A = np.linspace(0.2, 0.9, 12).reshape(2, 6)
 B = np.linspace(-1.0, 1.0, 12).reshape(2, 6)
@@ -181,6 +192,7 @@ def test_masked_arrays_are_rejected_not_silently_unmasked(call, name):
 # linrec.dask
 
 
+@needs_dask
 def test_dask_state_of_unknown_chunks_is_the_documented_value_error():
     values = da.from_array(np.ones(4), chunks=2)
     unknown = values[values > 0]
@@ -194,6 +206,7 @@ def test_dask_state_of_unknown_chunks_is_the_documented_value_error():
         ld.scan_vjp(da.ones_like(h), 0.5, h, h0=unknown)
 
 
+@needs_dask
 def test_dask_bad_arguments_name_themselves():
     b = da.ones((4, 6), chunks=2)
     h = ld.scan(0.5, b)
@@ -211,6 +224,7 @@ def test_dask_bad_arguments_name_themselves():
         ld.scan(0.5, b, h0=np.ma.array(np.ones(4), mask=[0, 1, 0, 0]))
 
 
+@needs_dask
 def test_dask_masked_blocks_are_rejected_before_computing():
     masked = np.ma.array(np.ones((2, 6)), mask=np.eye(2, 6, dtype=bool))
     b = da.from_array(masked, chunks=3)
@@ -230,6 +244,7 @@ def _data_array():
                         coords={"time": np.arange(7)})
 
 
+@needs_xarray
 @pytest.mark.parametrize("chunked", [False, True])
 @pytest.mark.parametrize("make_a", [
     lambda b: np.linspace(0.1, 0.9, b.size).reshape(b.shape),
@@ -247,13 +262,14 @@ def test_xarray_plain_a_broadcasts_by_position_as_numpy_does(make_a, chunked):
     assert h.dims == b.dims and h.shape == b.shape
     assert_scan_close(h.values, values, b.values, axis=1)
 
-
+@needs_xarray
 def test_xarray_plain_h0_broadcasts_against_the_batch_dims():
     b = _data_array()
     h = lx.scan(0.5, b, h0=np.array([1.0, -1.0]))
     assert_scan_close(h.values, 0.5, b.values, h0=np.array([[1.0, -1.0]] * 3), axis=1)
 
 
+@needs_xarray
 @pytest.mark.parametrize("name,value", [
     ("da_a", np.ones((3, 7))), ("da_a", np.ones((1, 3, 7, 2))), ("h0", np.ones(3)),
     ("h0", np.ones((3, 7, 2))),
@@ -263,7 +279,7 @@ def test_xarray_plain_array_that_does_not_broadcast_says_wrap_it(name, value):
     with pytest.raises(ValueError, match=rf"{name} is a plain array.*DataArray"):
         lx.scan(kwargs["da_a"], _data_array(), h0=kwargs["h0"])
 
-
+@needs_xarray
 def test_xarray_bad_arguments_name_themselves():
     b = _data_array()
     with pytest.raises(TypeError, match="da_a is None"):
@@ -276,6 +292,7 @@ def test_xarray_bad_arguments_name_themselves():
         lx.scan(0.5, b, reverse="yes")
 
 
+@needs_xarray
 @pytest.mark.parametrize("chunked", [None, "b", "h0", "both"])
 @pytest.mark.parametrize("reverse", [False, True])
 def test_xarray_h0_with_its_own_dimension_adds_it_to_the_result(chunked, reverse):
@@ -296,7 +313,7 @@ def test_xarray_h0_with_its_own_dimension_adds_it_to_the_result(chunked, reverse
         assert_scan_close(values[..., m], a.values, b.values, h0=np.full((3, 2), start),
                           axis=1, reverse=reverse)
 
-
+@needs_xarray
 def test_xarray_h0_and_a_with_dimensions_b_lacks():
     b = xr.DataArray(np.linspace(-1, 1, 5), dims="time")
     a = xr.DataArray(np.array([0.3, 0.6, 0.9]), dims="channel")
