@@ -50,8 +50,18 @@ def _require_dask(names, **named):
         )
 
 
-def _coerce(x):
-    return np.asarray(x) if isinstance(x, list | tuple) else x
+def _check_kinds(**named):
+    """TypeError for a dask array of masked blocks (their masks would be ignored), then
+    the checks of :func:`linrec._namespace.namespace_of` on each argument's block type
+    (a dask array's) or value (an in-memory one's)."""
+    for name, x in named.items():
+        if isinstance(x, Array) and isinstance(x._meta, np.ma.MaskedArray):
+            raise TypeError(
+                f"{name} has masked blocks, whose masks linrec would ignore: fill the "
+                f"masked entries with what a masked step means, e.g. "
+                f"dask.array.ma.filled({name}, 0.0)"
+            )
+        _namespace.namespace_of(**{name: x._meta if isinstance(x, Array) else x})
 
 
 def _like(*args):
@@ -106,8 +116,9 @@ def _state(name, x, batch, batch_chunks, ndim, dtype, like):
     """An h0-like argument as a dask array of exactly the batch shape and chunks."""
     if x is None:
         return None
-    x = _api._check_state(da, name, _as_dask(x, dtype, like), batch, ndim, dtype)
+    x = _as_dask(x, dtype, like)
     _check_known(name, x)
+    x = _api._check_state(da, name, x, batch, ndim, dtype)
     return da.broadcast_to(x, batch).rechunk(batch_chunks)
 
 
@@ -223,8 +234,9 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False):
     Raises
     ------
     TypeError
-        None of ``a``, ``b``, ``h0`` is a dask array; unsupported dtypes (as
-        :func:`linrec.scan`).
+        None of ``a``, ``b``, ``h0`` is a dask array; ``a`` or ``b`` None; ``reverse``
+        not a bool; masked arrays (in memory or as dask blocks); unsupported dtypes,
+        scalars or array types (as :func:`linrec.scan`).
     ValueError
         Shapes that do not broadcast; an operand with unknown chunk sizes (NaN chunks,
         which cannot be aligned); ``h0`` of the wrong shape.
@@ -232,7 +244,10 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False):
         ``axis`` out of range.
     """
     _require_dask("scan", a=a, b=b, h0=h0)
-    a, b, h0 = _coerce(a), _coerce(b), _coerce(h0)
+    _api._check_given(a=a, b=b)
+    reverse = _api._check_flag("reverse", reverse)
+    _check_kinds(a=a, b=b, h0=h0)
+    a, b, h0 = _api._coerce("a", a), _api._coerce("b", b), _api._coerce("h0", h0)
     dtype = _api._result_dtype([("a", a), ("b", b), ("h0", h0)])
     if getattr(b, "ndim", 0) == 0:
         raise ValueError("b must have at least one dimension: the scan axis")
@@ -314,7 +329,8 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None):
     Raises
     ------
     TypeError
-        None of ``grad_h``, ``h`` is a dask array; unsupported dtypes.
+        None of ``grad_h``, ``h`` is a dask array; ``grad_h``, ``a`` or ``h`` None;
+        others as :func:`scan`.
     ValueError
         ``grad_h`` and ``h`` of different shapes; ``a`` that does not broadcast to ``h``;
         unknown chunk sizes; ``h0`` or ``grad_last`` of the wrong shape.
@@ -322,8 +338,11 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None):
         ``axis`` out of range.
     """
     _require_dask("scan_vjp", grad_h=grad_h, h=h)
-    grad_h, a, h = _coerce(grad_h), _coerce(a), _coerce(h)
-    h0, grad_last = _coerce(h0), _coerce(grad_last)
+    _api._check_given(grad_h=grad_h, a=a, h=h)
+    reverse = _api._check_flag("reverse", reverse)
+    _check_kinds(grad_h=grad_h, a=a, h=h, h0=h0, grad_last=grad_last)
+    grad_h, a, h = (_api._coerce(n, x) for n, x in (("grad_h", grad_h), ("a", a), ("h", h)))
+    h0, grad_last = _api._coerce("h0", h0), _api._coerce("grad_last", grad_last)
     for label, x in (("grad_h", grad_h), ("h", h)):
         if getattr(x, "ndim", 0) == 0:
             raise ValueError(f"{label} must be an array with at least one dimension")
