@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS := test,testing,bench,model,dask,xarray,docs
 
-.PHONY: venv train demo digits test lint nvcc-check bench docs clean
+.PHONY: venv train demo digits test test-gpu-stand-in lint nvcc-check bench gpu-wheels docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(PY) -m pytest -q --doctest-modules linrec/cpu/kernels.py linrec/cpu/gufuncs.py tests
+	$(MAKE) test-gpu-stand-in
+
+# The GPU suite rehearsed on the CPU stand-in for CuPy (tests/fake_cupy); 4 fake SMs make
+# the plans cut long rows into segments early and keep the channel tests small.
+test-gpu-stand-in: $(STAMP)
+	LINREC_FAKE_CUPY=1 LINREC_FAKE_CUPY_SMS=4 $(PY) -m pytest -q -p no:cacheprovider \
+		tests/test_fake_cupy.py tests/test_cuda_gpu.py
 
 nvcc-check: $(STAMP)
 	$(PY) -m pytest -q tests/test_cuda_compile.py tests/test_cuda_emulated.py
@@ -40,8 +47,16 @@ bench: $(STAMP)
 	$(PY) benchmarks/cpu_scan.py
 	$(PY) benchmarks/cpu_sweep.py
 
+# Wheels of the pure-Python packages the GPU machine lacks (Python 3.12, no network),
+# carried there in .whl/ and installed by benchmarks/gpu_check.sh; see docs/cuda.md.
+GPU_WHEELS := array-api-compat==1.16.0 accelerated-scan==0.3.1 pytest-timeout==2.4.0
+gpu-wheels: $(STAMP)
+	rm -rf .whl
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+		--platform manylinux2014_x86_64 --dest .whl $(GPU_WHEELS)
+
 docs: $(STAMP)
 	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis docs/_build
+	rm -rf $(VENV) .pytest_cache .hypothesis docs/_build .whl

@@ -4,17 +4,23 @@ For each shape and dtype, in one run on one card: a device-to-device copy (the b
 floor), an elementwise kernel moving exactly the bytes of the scan (read a, b, write h:
 12 bytes per float32 element forward; read grad_h, a, h, write grad_a, grad_b: 20 bytes
 backward), linrec's forward and backward, and peers: a naive CuPy loop over time (timed
-on its first steps and extrapolated when T is long) and accelerated-scan's ``warp`` and
-Triton kernels through PyTorch when importable (float32 only, power-of-two lengths).
+on its first steps and extrapolated when T is long) and accelerated-scan 0.3.1's kernels
+through PyTorch when importable (float32 only, power-of-two lengths): ``warp`` (a CUDA
+extension compiled on first import, T <= 65536 only) and ``scalar`` (Triton).
 
 Times are CUDA-event medians of many repeats after warm-up, on inputs far larger than L2.
-Writes ``gpu_bench.md`` (the table), ``gpu_bench.json`` (every number) and
-``gpu_bench_errors.log`` under ``--out``. Each measurement is guarded: one failure is
-logged and the rest still run.
+Writes ``gpu_bench.md`` (the table and the targets met or missed), ``gpu_bench.json``
+(every number) and ``gpu_bench_errors.log`` under ``--out``. Each measurement is guarded:
+one failure is logged and the rest still run. Targets (``TARGETS``): forward at least 90%
+of the copy's bandwidth and the fused backward at least 80% on the large shapes, one long
+row (``LONG_ROW``) at least 70% forward.
 
 Usage: python benchmarks/gpu_bench.py --out DIR [--peers-only | --no-peers] [--quick]
+           [--small]   (tiny shapes: a rehearsal on the CuPy stand-in of tests/fake_cupy)
        python benchmarks/gpu_bench.py --warm-cpu PAIR   (compile the CPU kernels the GPU
        tests compare with, for dtype pair number PAIR, into Numba's cache; no GPU needed)
+       python benchmarks/gpu_bench.py --warm-gpu PAIR   (compile that pair's CUDA kernel
+       module into CuPy's cache)
 """
 
 import argparse
@@ -28,6 +34,11 @@ import traceback
 import numpy as np
 
 SHAPES = [(8, 1536, 65536), (64, 1024, 2048), (4096, 128, 256), (1, 1, 2**26)]
+SMALL_SHAPES = [(2, 3, 4096), (1, 1, 2**15)]
+LONG_ROW = (1, 1)  # shapes starting so are one long row
+TARGETS = {"fwd": 90.0, "bwd": 80.0, "long_row_fwd": 70.0}  # % of copy bandwidth
+WARP_MAX_T = 65536  # accelerated_scan.warp accepts no longer sequence; scalar is one
+# Triton program over all of T, so it is not tried beyond that either
 DTYPES = ["float32", "float64", "complex64"]
 # Time not the contiguous axis (float32 only): few chains (copied to time-last first),
 # and many chains (one thread per chain).
@@ -169,7 +180,11 @@ def bench_accelerated_scan(cupy, log, shape, quick):
     tokens = torch.rand(shape, device="cuda") * 2 - 1
     grad = torch.rand(shape, device="cuda")
     for name, module in (("warp", "accelerated_scan.warp"),
-                         ("triton", "accelerated_scan.triton")):
+                         ("triton", "accelerated_scan.scalar")):
+        if shape[-1] > WARP_MAX_T:
+            row[f"{name}_error"] = f"T > {WARP_MAX_T}: not supported (warp) / a single " \
+                f"Triton block over all of T (scalar)"
+            continue
         try:
             scan = __import__(module, fromlist=["scan"]).scan
             row[f"{name}_fwd_s"] = time_torch(lambda scan=scan: scan(gates, tokens), quick)
@@ -252,6 +267,25 @@ def table(rows):
     return "\n".join(lines) + "\n\n" + "\n".join(peers) + "\n"
 
 
+def targets(rows):
+    """Markdown lines: each target against the measured linrec rows (met, missed, or not
+    measured)."""
+    lines = ["| shape | dtype | pass | % copy | target | verdict |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        if r.get("peer") or r.get("skipped") or r.get("axis", -1) != -1:
+            continue
+        long_row = tuple(r["shape"][:2]) == LONG_ROW
+        checks = [("fwd", "long_row_fwd")] if long_row else [("fwd", "fwd"), ("bwd", "bwd")]
+        for kind, target in checks:
+            pct = r.get(f"linrec_{kind}_pct_copy")
+            verdict = "not measured" if pct is None else \
+                "met" if pct >= TARGETS[target] else "MISSED"
+            lines.append(f"| {'x'.join(map(str, r['shape']))} | {r['dtype']} | {kind} "
+                         f"| {_num(pct, '.1f')} | >= {TARGETS[target]:.0f} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
 def describe(cupy):
     props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
     name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
@@ -272,28 +306,46 @@ def warm_cpu(pair):
     rng = np.random.default_rng(0)
     started = time.time()
     for T in (33, 70000):
-        for layout in ("time-last", "time-first", "time-middle", "strided"):
-            for a_kind in ("full", "scalar", "per-chain", "shared-in-time"):
+        for layout in cases.LAYOUTS:
+            for a_kind in cases.A_KINDS:
                 for reverse in (False, True):
                     a, b, h0, axis = cases._problem(rng, cases._kernels.PAIRS[pair], T,
-                                                    layout, a_kind, reverse)
+                                                    layout, a_kind)
                     h = linrec.scan(a, b, h0=h0, axis=axis, reverse=reverse)
                     linrec.scan(a, b, axis=axis, reverse=reverse, return_last=True)
                     linrec.scan_vjp(h, a, h, h0=h0, axis=axis, reverse=reverse,
                                     grad_last=h0)
+                    linrec.scan_vjp(h, a, h, axis=axis, reverse=reverse)
     print(f"pair {pair}: CPU kernels ready in {time.time() - started:.0f}s", flush=True)
+
+
+def warm_gpu(pair):
+    """Compile (into CuPy's cache) the kernel module of dtype pair number ``pair``."""
+    from linrec.cuda import _kernels
+
+    started = time.time()
+    ta, tb = _kernels.PAIRS[pair]
+    for kernel in _kernels.KERNELS:
+        _kernels.function(kernel, ta, tb)
+    print(f"pair {pair}: kernels compiled in {time.time() - started:.0f}s", flush=True)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warm-cpu", type=int, metavar="PAIR")
+    parser.add_argument("--warm-gpu", type=int, metavar="PAIR")
     parser.add_argument("--out")
     parser.add_argument("--peers-only", action="store_true")
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--quick", action="store_true", help="few repeats, for a smoke run")
+    parser.add_argument("--small", action="store_true",
+                        help="tiny shapes, for a rehearsal on the CuPy stand-in")
     args = parser.parse_args()
     if args.warm_cpu is not None:
         warm_cpu(args.warm_cpu)
+        return
+    if args.warm_gpu is not None:
+        warm_gpu(args.warm_gpu)
         return
     if args.out is None:
         parser.error("--out is required")
@@ -303,7 +355,7 @@ def main():
     header = describe(cupy)
     print(header, flush=True)
     started = time.time()
-    for shape in SHAPES:
+    for shape in SMALL_SHAPES if args.small else SHAPES:
         if not args.peers_only:
             for dtype in DTYPES:
                 try:
@@ -318,7 +370,7 @@ def main():
             except Exception:
                 log.error(f"accelerated-scan {shape}")
             free_torch_cache()
-    if not args.peers_only:
+    if not args.peers_only and not args.small:
         for shape in TIME_MIDDLE:
             try:
                 bench_linrec(cupy, log, shape, "float32", args.quick, axis=1)
@@ -329,6 +381,8 @@ def main():
             f"copy's bandwidth; '/ floor' = time of an elementwise kernel moving the same "
             f"bytes / the scan's time (1.0 is the memory-bound limit).\n\n"
             f"{table(log.rows)}")
+    if not args.peers_only:
+        text += f"\ntargets (% of copy bandwidth):\n\n{targets(log.rows)}"
     name = "gpu_bench_peers.md" if args.peers_only else "gpu_bench.md"
     (log.out / name).write_text(text)
     print(text)

@@ -93,7 +93,10 @@ def main():
         import numba
         import threadpoolctl
 
+        from linrec.cpu import _threading
+
         xp = np
+        _threading.start()
         numba.set_num_threads(args.threads)
         threadpoolctl.threadpool_limits(args.threads, user_api="blas")
 

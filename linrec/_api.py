@@ -19,9 +19,31 @@ METHODS = ("auto", "rows", "channels", "chunked")
 _SUPPORTED = tuple(d.type for d in _dtypes.SUPPORTED)
 
 
-def _coerce(x):
+def _coerce(name, x):
     """Lists and tuples become NumPy arrays; arrays and scalars pass through."""
-    return np.asarray(x) if isinstance(x, list | tuple) else x
+    if not isinstance(x, list | tuple):
+        return x
+    try:
+        return np.asarray(x)
+    except ValueError as error:
+        raise ValueError(
+            f"{name} is a {type(x).__name__} that is not a rectangular array of numbers "
+            f"({error}); give every row the same length, or pass a NumPy array"
+        ) from None
+
+
+def _check_given(**named):
+    """TypeError for a required argument that is None."""
+    for name, x in named.items():
+        if x is None:
+            raise TypeError(f"{name} is None; it is required: pass an array")
+
+
+def _check_flag(name, x):
+    """``x`` as a bool; TypeError unless it is True or False (Python or NumPy)."""
+    if not isinstance(x, bool | np.bool_):
+        raise TypeError(f"{name} must be True or False, got {x!r}")
+    return bool(x)
 
 
 def _dtype_of(name, x):
@@ -31,6 +53,11 @@ def _dtype_of(name, x):
             f"{name} is a bool; linrec computes in floating point: pass a float instead"
         )
     if isinstance(x, numbers.Number) and not isinstance(x, np.generic):
+        if not isinstance(x, int | float | complex):
+            raise TypeError(
+                f"{name} is a {type(x).__name__}; linrec takes Python int, float or "
+                f"complex scalars: convert it first, e.g. float({name})"
+            )
         return x
     dtype = x.dtype
     if dtype.kind in "biu":
@@ -67,8 +94,12 @@ def _is_complex(x):
 
 
 def _as_array(xp, name, x, dtype):
-    """``x`` as an array of ``xp`` with ``dtype``, copying only when the dtype differs."""
-    if isinstance(x, numbers.Number) and not isinstance(x, np.generic):
+    """``x`` as an array of ``xp`` with ``dtype``, copying only when the dtype differs.
+
+    Python and NumPy scalars become 0-d arrays of ``xp``: a NumPy scalar (``cp.float32``
+    *is* ``np.float32``) must reach a CuPy kernel as a device array, never by value.
+    """
+    if isinstance(x, numbers.Number | np.generic):
         return xp.asarray(x, dtype=dtype)
     if x.dtype != dtype:
         return x.astype(dtype)
@@ -148,13 +179,15 @@ def _address(x):
 
 def _unalias(xp, out, x):
     """A copy of input ``x`` if writing ``out`` could overwrite it before it is read
-    (``x`` being ``out`` itself, element for element, is safe: an in-place scan)."""
+    (``x`` being ``out`` itself, element for element, is safe: an in-place scan).
+
+    Overlap is judged by memory bounds only (``may_share_memory``): an exact test costs
+    time and memory per element (CuPy's ``shares_memory`` sorts a pointer array of both
+    arrays), while a needless copy of an interleaved input is merely slower."""
     if x.shape == out.shape and x.strides == out.strides and \
             _address(x) == _address(out):
         return x
-    overlaps = np.may_share_memory(x, out) if isinstance(x, np.ndarray) else \
-        xp.shares_memory(x, out)
-    return x.copy() if overlaps else x
+    return x.copy() if xp.may_share_memory(x, out) else x
 
 
 def scan(a, b, *, h0=None, axis=-1, reverse=False, return_last=False, out=None,
@@ -169,10 +202,14 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False, return_last=False, out=None,
     a : array_like or scalar
         Coefficients. Broadcasts against ``b`` with NumPy's rules: a Python scalar, a
         per-channel constant such as shape ``(C, 1)`` for ``b`` of shape ``(C, T)``, or a
-        full array. A broadcast ``a`` is read with stride 0, never materialised.
+        full array. A broadcast ``a`` is read with stride 0, never materialised. Arrays
+        are NumPy or CuPy arrays (lists and tuples count as NumPy arrays); scalars are
+        Python ``int``, ``float`` or ``complex`` or NumPy scalars.
     b : array
         Inputs, at least one dimension; the scan runs along ``axis``. ``b`` may also
-        broadcast against ``a`` (it is then read with stride 0).
+        broadcast against ``a`` (it is then read with stride 0). NumPy masked arrays are
+        rejected, for any argument: their mask would be ignored. Fill the masked
+        entries first (``b.filled(0.0)`` makes a masked step add nothing).
     h0 : array_like or scalar, optional
         Initial state: the broadcast shape of ``a`` and ``b`` without ``axis`` (or
         anything that broadcasts to it). Zero when omitted.
@@ -184,7 +221,11 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False, return_last=False, out=None,
         Also return the final state (``h`` at the last step taken; ``h0`` when T == 0).
     out : array, optional
         Array to write ``h`` into: the broadcast shape and the result dtype exactly. It
-        may be ``b`` itself (an in-place scan).
+        may be ``b`` itself (an in-place scan); inputs that overlap it otherwise are
+        copied first. Its own elements must not overlap: an ``out`` with a stride 0 on a
+        dimension longer than 1, or an ``as_strided`` view whose strides do not keep its
+        elements apart (checked conservatively, with the dimensions sorted by stride), is
+        rejected.
     method : {"auto", "rows", "channels", "chunked"}
         Force a CPU strategy (for tests and benchmarks); "auto" picks one from the shape
         and strides. Ignored by the CUDA backend.
@@ -203,10 +244,14 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False, return_last=False, out=None,
     ------
     TypeError
         Integer, bool, float16 or other unsupported dtypes (convert with ``.astype``); a
-        mix of NumPy and CuPy arrays or arrays on different GPUs; other array types.
+        mix of NumPy and CuPy arrays or arrays on different GPUs; other array types,
+        masked arrays, scalars such as ``Fraction`` (convert with ``float``); ``a`` or
+        ``b`` None; ``out`` that is not an array; ``reverse`` or ``return_last`` not a
+        bool.
     ValueError
-        Shapes that do not broadcast; ``b`` with no dimension; ``h0`` of the wrong shape;
-        ``out`` of the wrong shape or dtype or read-only; an unknown ``method``.
+        Shapes that do not broadcast; ``b`` with no dimension; ragged lists; ``h0`` of
+        the wrong shape; ``out`` of the wrong shape or dtype, read-only or overlapping
+        itself; an unknown ``method``.
     numpy.exceptions.AxisError
         ``axis`` out of range (a subclass of ValueError).
 
@@ -216,12 +261,24 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False, return_last=False, out=None,
     step it reaches (``0 * nan`` is nan, so even ``a[t] == 0`` does not stop it), and
     ``|h|`` overflows to inf when the partial products of ``|a|`` grow without bound.
     The parallel algorithms reassociate the products of ``a``, so results may differ from
-    a sequential loop by a few units in the last place, and an overflow in a partial
-    product may turn into inf or NaN where a sequential loop would overflow differently.
+    a sequential loop by a few units in the last place (within
+    :func:`linrec.testing.scan_error_bound`). On the CPU, wherever the sequential loop is
+    finite so is every ``method``'s result (and :func:`linrec.dask.scan`'s): the
+    ``chunked`` schedule carries a state across a chunk as ``A * state + B`` (``A`` the
+    product of ``a`` over the chunk), but uses ``B`` alone for a state of exactly 0, even
+    where ``A`` overflowed to inf, and replays the chunk from the state where a finite
+    state would become inf or NaN. Where ``A`` underflows (below the smallest normal
+    number ``tiny``), the part of the state it carries is rounded at that scale: an
+    absolute error up to about ``|state| * T * u * tiny`` (``u`` the unit roundoff),
+    times any later growth of the products of ``|a|`` in the chunk; that is within the
+    bound above while ``|state| < 2 / (u * T)``.
     """
     _check_method(method)
+    _check_given(a=a, b=b)
+    reverse, return_last = _check_flag("reverse", reverse), _check_flag("return_last",
+                                                                        return_last)
     xp = _namespace.namespace_of(a=a, b=b, h0=h0, out=out)
-    a, b, h0 = _coerce(a), _coerce(b), _coerce(h0)
+    a, b, h0 = _coerce("a", a), _coerce("b", b), _coerce("h0", h0)
     b_dtype = _dtype_of("b", b)
     if isinstance(b_dtype, numbers.Number) or getattr(b, "ndim", 0) == 0:
         raise ValueError("b must have at least one dimension: the scan axis")
@@ -236,7 +293,7 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False, return_last=False, out=None,
     batch = _batch_shape(shape, axis)
     h0 = _check_state(xp, "h0", h0, batch, ndim, dtype)
     if out is not None:
-        _check_out(out, shape, dtype)
+        _check_out(xp, out, shape, dtype)
         a, b = _unalias(xp, out, a), _unalias(xp, out, b)
         if h0 is not None:
             h0 = _unalias(xp, out, h0)
@@ -247,12 +304,32 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False, return_last=False, out=None,
             h_last = h_last + h0
         return (h, h_last) if return_last else h
     backend = _namespace.backend_for(xp)
-    h, h_last = backend.forward(a, b, h0, out, axis=axis, reverse=bool(reverse),
-                                method=method)
+    h, h_last = backend.forward(a, b, h0, out, axis=axis, reverse=reverse, method=method)
     return (h, h_last) if return_last else h
 
 
-def _check_out(out, shape, dtype):
+def _overlaps_itself(x):
+    """Whether elements of ``x`` may share memory: False when, with the dimensions
+    longer than 1 sorted by ``|stride|``, each stride clears the extent of the ones
+    before it (sufficient for distinct elements; only ``as_strided`` views fail it
+    without overlapping)."""
+    if x.size == 0:
+        return False
+    extent = x.itemsize
+    for stride, n in sorted((abs(s), n) for s, n in zip(x.strides, x.shape) if n > 1):
+        if stride < extent:
+            return True
+        extent += stride * (n - 1)
+    return False
+
+
+def _check_out(xp, out, shape, dtype):
+    if not isinstance(out, xp.ndarray):
+        raise TypeError(
+            f"out is a {type(out).__name__}; pass an array of the inputs' kind to write "
+            f"into, e.g. out={xp.__name__}.empty({tuple(shape)}, dtype={xp.__name__}."
+            f"{dtype})"
+        )
     if tuple(out.shape) != tuple(shape) or out.dtype != dtype:
         raise ValueError(
             f"out has shape {tuple(out.shape)} and dtype {out.dtype}; it must have the "
@@ -260,6 +337,14 @@ def _check_out(out, shape, dtype):
         )
     if isinstance(out, np.ndarray) and not out.flags.writeable:
         raise ValueError("out is read-only; pass a writeable array")
+    if _overlaps_itself(out):
+        raise ValueError(
+            f"out has strides {tuple(out.strides)} for shape {tuple(out.shape)}, which "
+            f"may make its elements share memory (a stride 0, or an as_strided view: "
+            f"with its dimensions sorted by stride, each stride must clear the extent "
+            f"of those before it); pass an array whose elements are distinct, e.g. a "
+            f"fresh one"
+        )
 
 
 def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None,
@@ -306,12 +391,29 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None,
     Raises
     ------
     TypeError, ValueError, numpy.exceptions.AxisError
-        As :func:`scan`; also a ``grad_h`` whose shape differs from ``h``'s.
+        As :func:`scan`; also a ``grad_h`` whose shape differs from ``h``'s, and
+        ``grad_h``, ``a`` or ``h`` None (TypeError).
+
+    Notes
+    -----
+    For an ``a`` constant in time (extent 1 along ``axis``: a scalar, or ``(C, 1)`` for
+    ``h`` of shape ``(C, T)``), ``grad_a`` sums the T terms ``g[t] * conj(h[t-1])``. On
+    the CPU every ``method`` accumulates that sum in float64 (complex128) and rounds it
+    once, so the summation adds at most ``(u + T * 2**-53) * sum_t |g[t] h[t-1]|`` to the
+    error of the terms, with ``u`` the unit roundoff of the dtype (``2**-24`` for float32
+    and complex64): no error grows like ``T * u``. Each term is within ``sqrt(5) * u``
+    (``u`` for real ``a``) of the product of the computed ``g`` and ``h``; ``g`` is a
+    scan of ``grad_h`` and carries that scan's error
+    (:func:`linrec.testing.scan_error_bound`). The sum over broadcast batch axes (a
+    scalar ``a``) is NumPy's pairwise sum in ``a``'s dtype. The overflow guarantees of
+    :func:`scan` hold for the gradients too.
     """
     _check_method(method)
+    _check_given(grad_h=grad_h, a=a, h=h)
+    reverse = _check_flag("reverse", reverse)
     xp = _namespace.namespace_of(grad_h=grad_h, a=a, h=h, h0=h0, grad_last=grad_last)
-    grad_h, a, h = _coerce(grad_h), _coerce(a), _coerce(h)
-    h0, grad_last = _coerce(h0), _coerce(grad_last)
+    grad_h, a, h = _coerce("grad_h", grad_h), _coerce("a", a), _coerce("h", h)
+    h0, grad_last = _coerce("h0", h0), _coerce("grad_last", grad_last)
     for name, x in (("grad_h", grad_h), ("h", h)):
         if isinstance(_dtype_of(name, x), numbers.Number) or x.ndim == 0:
             raise ValueError(f"{name} must be an array with at least one dimension")
@@ -349,8 +451,7 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None,
     else:
         backend = _namespace.backend_for(xp)
         grad_a, grad_b, grad_h0 = backend.backward(
-            grad_h, a, h, h0_arr, grad_last, axis=axis, reverse=bool(reverse),
-            method=method)
+            grad_h, a, h, h0_arr, grad_last, axis=axis, reverse=reverse, method=method)
     grad_a = _reduce_to(xp, grad_a, a_shape)
     if h0 is None:
         return grad_a, grad_b, grad_h0

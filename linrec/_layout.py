@@ -33,8 +33,10 @@ def _merged_batch(shape, axis, operands):
 
 
 def _as_strided(x, shape, strides, writeable):
+    """A view of ``x``; ``writeable`` None keeps NumPy's flag (CuPy arrays have none)."""
     if isinstance(x, np.ndarray):
-        return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=writeable)
+        flag = x.flags.writeable if writeable is None else writeable
+        return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=flag)
     from cupy.lib.stride_tricks import as_strided
 
     return as_strided(x, shape, strides)
@@ -45,7 +47,8 @@ def views(xp, shape, axis, operands, time_extent, writeable=None):
 
     ``operands`` have ``len(shape)`` dims, or one fewer for batch-only operands (they get
     a size-1 time dim). An operand of extent 1 along ``axis`` is read with time stride 0.
-    ``writeable[i]`` false makes NumPy view i read-only (default: as its operand).
+    ``writeable[i]`` false makes NumPy view i read-only (default: as its operand; CuPy
+    arrays have no read-only flag, so it does not apply to them).
     """
     expanded = [x if x.ndim == len(shape) else xp.expand_dims(x, axis) for x in operands]
     merged = _merged_batch(shape, axis, expanded)
@@ -57,7 +60,7 @@ def views(xp, shape, axis, operands, time_extent, writeable=None):
         strides = [s[i] for _, s in merged]
         view_shape = (*sizes[:-1], time_extent[i], sizes[-1])
         view_strides = (*strides[:-1], _stride(x, axis), strides[-1])
-        flag = x.flags.writeable if writeable is None else writeable[i]
+        flag = None if writeable is None else writeable[i]
         out.append(_as_strided(x, view_shape, view_strides, flag))
     return out
 

@@ -1,6 +1,6 @@
 """Which array library the inputs belong to, and which backend computes for it.
 
-NumPy arrays (and Python scalars, lists) go to ``linrec.cpu``; CuPy arrays to
+NumPy arrays (and Python scalars, lists and tuples) go to ``linrec.cpu``; CuPy arrays to
 ``linrec.cuda``. Neither backend, nor CuPy, is imported until first used.
 """
 
@@ -17,6 +17,8 @@ def _kind(x):
 
     if isinstance(x, numbers.Number) or (isinstance(x, np.generic)):
         return "scalar"
+    if isinstance(x, np.ma.MaskedArray):
+        return "masked"
     if isinstance(x, np.ndarray):
         return "numpy"
     if compat.is_cupy_array(x):
@@ -34,14 +36,23 @@ def _kind(x):
 def namespace_of(**named):
     """The array module (numpy or cupy) shared by the named arguments (None ones skipped).
 
+    Scalars go with either; lists and tuples count as NumPy arrays.
+
     Raises
     ------
     TypeError
         A mix of NumPy and CuPy arrays, CuPy arrays on different devices, dask arrays
-        (use ``linrec.dask``), lists, or arrays of another library.
+        (use ``linrec.dask``), NumPy masked arrays (their mask would be ignored), or
+        arrays of another library.
     """
     kinds = {name: _kind(x) for name, x in named.items() if x is not None}
     for name, kind in kinds.items():
+        if kind == "masked":
+            raise TypeError(
+                f"{name} is a NumPy masked array, whose mask linrec would ignore: fill "
+                f"the masked entries with what a masked step means, e.g. "
+                f"{name}.filled(0.0), or pass {name}.data to ignore the mask"
+            )
         if kind == "dask":
             raise TypeError(
                 f"{name} is a dask array; use linrec.dask.scan / linrec.dask.scan_vjp, "

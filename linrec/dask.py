@@ -7,7 +7,9 @@
    the chunk's pair ``(A, B)`` = (product of ``a`` over the chunk, final state), one value
    per batch element;
 2. carry: a sequential scan over those small pairs, ``carry[k+1] = A[k] * carry[k] +
-   B[k]``, gives the state entering every chunk;
+   B[k]``, gives the state entering every chunk (elementwise ``B[k]`` where the carry is
+   exactly zero, and the chunk scanned again from its carry where a finite carry would
+   give inf or NaN: see :func:`_carry`);
 3. final: each chunk is scanned again from its carry, which writes the exact ``h``.
 
 Each input block is computed once and read by passes 1 and 3; the graph has at most three
@@ -48,8 +50,18 @@ def _require_dask(names, **named):
         )
 
 
-def _coerce(x):
-    return np.asarray(x) if isinstance(x, list | tuple) else x
+def _check_kinds(**named):
+    """TypeError for a dask array of masked blocks (their masks would be ignored), then
+    the checks of :func:`linrec._namespace.namespace_of` on each argument's block type
+    (a dask array's) or value (an in-memory one's)."""
+    for name, x in named.items():
+        if isinstance(x, Array) and isinstance(x._meta, np.ma.MaskedArray):
+            raise TypeError(
+                f"{name} has masked blocks, whose masks linrec would ignore: fill the "
+                f"masked entries with what a masked step means, e.g. "
+                f"dask.array.ma.filled({name}, 0.0)"
+            )
+        _namespace.namespace_of(**{name: x._meta if isinstance(x, Array) else x})
 
 
 def _like(*args):
@@ -104,8 +116,9 @@ def _state(name, x, batch, batch_chunks, ndim, dtype, like):
     """An h0-like argument as a dask array of exactly the batch shape and chunks."""
     if x is None:
         return None
-    x = _api._check_state(da, name, _as_dask(x, dtype, like), batch, ndim, dtype)
+    x = _as_dask(x, dtype, like)
     _check_known(name, x)
+    x = _api._check_state(da, name, x, batch, ndim, dtype)
     return da.broadcast_to(x, batch).rechunk(batch_chunks)
 
 
@@ -123,10 +136,12 @@ def _order(numblocks, axis, reverse):
 
 
 def _chunk_product(a, axis, steps):
-    """Product of ``a`` over a chunk of ``steps`` steps (``a`` may be constant in time)."""
-    if a.shape[axis] == steps:
-        return a.prod(axis=axis)
-    return a.squeeze(axis) ** steps
+    """Product of ``a`` over a chunk of ``steps`` steps (``a`` may be constant in time);
+    it may overflow or underflow, which :func:`_carry` allows for."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        if a.shape[axis] == steps:
+            return a.prod(axis=axis)
+        return a.squeeze(axis) ** steps
 
 
 def _scan_summary(a, b, axis, reverse, steps):
@@ -139,19 +154,42 @@ def _vjp_summary(grad_h, a, h, h_before, axis, reverse, steps):
     return _chunk_product(a, axis, steps).conj(), grad_h0
 
 
-def _apply_pair(pair, state):
-    """``A * state + B`` for the pair ``(A, B)``; ``B`` for a zero (None) state."""
+def _carry(pair, state, replay, *operands):
+    """The state after a chunk with pair ``(A, B)``, entered with ``state`` (None: zero).
+
+    ``A * state + B`` elementwise, except where that reassociation leaves the finite
+    numbers while the sequential loop need not: ``B`` where the state is exactly zero
+    (``A`` may have overflowed to inf, and inf * 0 is NaN), and where a finite state gives
+    inf or NaN, the chunk's own scan from that state, ``replay(*operands, state)`` (as the
+    CPU's chunked schedule does). An inf or NaN state stays so in the loop too.
+    """
     A, B = pair
-    return B if state is None else A * state + B
+    if state is None:
+        return B
+    xp = _namespace.namespace_of(B=B)
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = xp.where(state == 0, B, A * state + B)
+    redo = xp.isfinite(state) & ~xp.isfinite(result)
+    if redo.any():
+        result = xp.where(redo, replay(*operands, state), result)
+    return result
 
 
 def _final_scan(a, b, h0, axis, reverse):
     return linrec.scan(a, b, h0=h0, axis=axis, reverse=reverse)
 
 
+def _last_state(a, b, axis, reverse, h0):
+    return linrec.scan(a, b, h0=h0, axis=axis, reverse=reverse, return_last=True)[1]
+
+
 def _final_vjp(grad_h, a, h, h_before, grad_last, axis, reverse):
     return linrec.scan_vjp(grad_h, a, h, h0=h_before, axis=axis, reverse=reverse,
                            grad_last=grad_last)
+
+
+def _first_carry(grad_h, a, h, h_before, axis, reverse, grad_last):
+    return _final_vjp(grad_h, a, h, h_before, grad_last, axis, reverse)[2]
 
 
 def _edge(h, axis, position):
@@ -165,7 +203,9 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False):
     forward: ``h[t] = a[t] * h[t-1] + b[t]`` with ``h[-1] = h0``; ``reverse=True``:
     ``h[t] = a[t] * h[t+1] + b[t]`` with ``h[T] = h0``. Same numbers as
     :func:`linrec.scan` up to rounding (the products of ``a`` are reassociated at chunk
-    boundaries).
+    boundaries); finite wherever the sequential loop is, as :func:`linrec.scan`'s Notes
+    state (a zero carry ignores an overflowed product, a carry that would overflow
+    replays the chunk).
 
     Parameters
     ----------
@@ -194,8 +234,9 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False):
     Raises
     ------
     TypeError
-        None of ``a``, ``b``, ``h0`` is a dask array; unsupported dtypes (as
-        :func:`linrec.scan`).
+        None of ``a``, ``b``, ``h0`` is a dask array; ``a`` or ``b`` None; ``reverse``
+        not a bool; masked arrays (in memory or as dask blocks); unsupported dtypes,
+        scalars or array types (as :func:`linrec.scan`).
     ValueError
         Shapes that do not broadcast; an operand with unknown chunk sizes (NaN chunks,
         which cannot be aligned); ``h0`` of the wrong shape.
@@ -203,7 +244,10 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False):
         ``axis`` out of range.
     """
     _require_dask("scan", a=a, b=b, h0=h0)
-    a, b, h0 = _coerce(a), _coerce(b), _coerce(h0)
+    _api._check_given(a=a, b=b)
+    reverse = _api._check_flag("reverse", reverse)
+    _check_kinds(a=a, b=b, h0=h0)
+    a, b, h0 = _api._coerce("a", a), _api._coerce("b", b), _api._coerce("h0", h0)
     dtype = _api._result_dtype([("a", a), ("b", b), ("h0", h0)])
     if getattr(b, "ndim", 0) == 0:
         raise ValueError("b must have at least one dimension: the scan axis")
@@ -227,7 +271,9 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False):
         state = None if h0 is None else (h0.name, *bidx)
         for i, idx in enumerate(order):
             if i:
-                dsk[(carry, *idx)] = (_apply_pair, (summary, *order[i - 1]), state)
+                prev = order[i - 1]
+                dsk[(carry, *idx)] = (_carry, (summary, *prev), state, _last_state,
+                                      _block(a, prev), _block(b, prev), axis, reverse)
                 state = (carry, *idx)
             if i < len(order) - 1:
                 dsk[(summary, *idx)] = (_scan_summary, _block(a, idx), _block(b, idx), axis,
@@ -283,7 +329,8 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None):
     Raises
     ------
     TypeError
-        None of ``grad_h``, ``h`` is a dask array; unsupported dtypes.
+        None of ``grad_h``, ``h`` is a dask array; ``grad_h``, ``a`` or ``h`` None;
+        others as :func:`scan`.
     ValueError
         ``grad_h`` and ``h`` of different shapes; ``a`` that does not broadcast to ``h``;
         unknown chunk sizes; ``h0`` or ``grad_last`` of the wrong shape.
@@ -291,8 +338,11 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None):
         ``axis`` out of range.
     """
     _require_dask("scan_vjp", grad_h=grad_h, h=h)
-    grad_h, a, h = _coerce(grad_h), _coerce(a), _coerce(h)
-    h0, grad_last = _coerce(h0), _coerce(grad_last)
+    _api._check_given(grad_h=grad_h, a=a, h=h)
+    reverse = _api._check_flag("reverse", reverse)
+    _check_kinds(grad_h=grad_h, a=a, h=h, h0=h0, grad_last=grad_last)
+    grad_h, a, h = (_api._coerce(n, x) for n, x in (("grad_h", grad_h), ("a", a), ("h", h)))
+    h0, grad_last = _api._coerce("h0", h0), _api._coerce("grad_last", grad_last)
     for label, x in (("grad_h", grad_h), ("h", h)):
         if getattr(x, "ndim", 0) == 0:
             raise ValueError(f"{label} must be an array with at least one dimension")
@@ -337,16 +387,18 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None):
             dsk[(edge, *idx)] = (_edge, (h.name, *prev), axis, position)
             before.append((edge, *idx))
         state = None if grad_last is None else (grad_last.name, *bidx)
+        operands = [((grad_h.name, *idx), _block(a, idx), (h.name, *idx), before[i])
+                    for i, idx in enumerate(order)]
         for i in range(len(order) - 1, -1, -1):
             idx = order[i]
-            operands = ((grad_h.name, *idx), _block(a, idx), (h.name, *idx), before[i])
             if i < len(order) - 1:
-                dsk[(carry, *idx)] = (_apply_pair, (summary, *order[i + 1]), state)
+                dsk[(carry, *idx)] = (_carry, (summary, *order[i + 1]), state,
+                                      _first_carry, *operands[i + 1], axis, reverse)
                 state = (carry, *idx)
             if i:
-                dsk[(summary, *idx)] = (_vjp_summary, *operands, axis, reverse,
+                dsk[(summary, *idx)] = (_vjp_summary, *operands[i], axis, reverse,
                                         steps[idx[axis]])
-            dsk[(block, *idx)] = (_final_vjp, *operands, state, axis, reverse)
+            dsk[(block, *idx)] = (_final_vjp, *operands[i], state, axis, reverse)
             parts[ga][(ga, *idx)] = (operator.getitem, (block, *idx), 0)
             parts[gb][(gb, *idx)] = (operator.getitem, (block, *idx), 1)
         parts[gh0][(gh0, *bidx)] = (operator.getitem, (block, *order[0]), 2)

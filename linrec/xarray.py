@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 
 import linrec
+from linrec import _api, _namespace
 
 __all__ = ["scan"]
 
@@ -20,14 +21,40 @@ def _is_dask(x):
 
 
 def _scan_last_axis(b, a, h0, *, a_has_time, reverse):
-    """``scan`` along the last axis of ``b``; ``a`` gets a time axis if it has none."""
+    """``scan`` along the last axis of ``b``; ``a`` gets a time axis if it has none, and
+    ``b`` is broadcast (stride 0) over the batch dimensions only ``h0`` has."""
     if not a_has_time and not isinstance(a, numbers.Number):
         a = a[..., np.newaxis]
+    batch = np.broadcast_shapes(np.shape(a)[:-1], b.shape[:-1], np.shape(h0))
+    if batch != b.shape[:-1]:
+        b = np.broadcast_to(b, batch + b.shape[-1:])
     if any(_is_dask(x) for x in (a, b, h0)):
         from linrec import dask as linrec_dask
 
         return linrec_dask.scan(a, b, h0=h0, axis=-1, reverse=reverse)
     return linrec.scan(a, b, h0=h0, axis=-1, reverse=reverse)
+
+
+def _named(name, x, dims, sizes):
+    """``x`` as a DataArray or scalar: a plain array (NumPy, CuPy, Dask, list) gets names
+    by NumPy's rule, its trailing dimensions matched with the trailing ones of ``dims``
+    (as xarray names the plain operand of ``DataArray + ndarray``); its size-1
+    dimensions are dropped. Other objects and masked arrays raise TypeError."""
+    if isinstance(x, xr.DataArray | numbers.Number):
+        return x
+    if not _is_dask(x):
+        _namespace.namespace_of(**{name: x})
+    x = _api._coerce(name, x)
+    shape = x.shape
+    names = dims[len(dims) - len(shape):] if len(shape) <= len(dims) else None
+    if names is None or any(n not in (1, sizes[d]) for n, d in zip(shape, names)):
+        raise ValueError(
+            f"{name} is a plain array of shape {tuple(shape)}, which does not broadcast "
+            f"against dims {dims} of sizes {tuple(sizes[d] for d in dims)}; wrap it in a "
+            f"DataArray with named dims, e.g. xarray.DataArray({name}, dims=(...))"
+        )
+    kept = [i for i, n in enumerate(shape) if n != 1]
+    return xr.DataArray(x.reshape([shape[i] for i in kept]), dims=[names[i] for i in kept])
 
 
 def scan(da_a, da_b, dim="time", *, h0=None, reverse=False):
@@ -38,15 +65,21 @@ def scan(da_a, da_b, dim="time", *, h0=None, reverse=False):
 
     Parameters
     ----------
-    da_a : xarray.DataArray or scalar
+    da_a : xarray.DataArray, scalar or array
         Coefficients. Broadcast by dimension name against ``da_b``: it may lack ``dim``
-        (constant in time) or any other dimension (shared across it).
+        (constant in time) or any other dimension (shared across it). A plain (NumPy,
+        Dask, CuPy) array or list is named as xarray names the plain operand of
+        ``da_b * array``: NumPy's broadcasting against ``da_b``'s dimensions, matched
+        from the last.
     da_b : xarray.DataArray
         Inputs; must have ``dim``. NumPy- or Dask-backed; Dask chunks may split ``dim``.
     dim : str
         The dimension to scan along.
-    h0 : xarray.DataArray or scalar, optional
-        Initial state, without ``dim``; broadcast by name. Zero when omitted.
+    h0 : xarray.DataArray, scalar or array, optional
+        Initial state, without ``dim``; broadcast by name. It may have dimensions that
+        ``da_b`` lacks: the result gets them (``da_b`` is broadcast over them). A plain
+        array broadcasts against ``da_b``'s dimensions other than ``dim``, matched from
+        the last. Zero when omitted.
     reverse : bool
         Scan from the last step to the first.
 
@@ -61,11 +94,15 @@ def scan(da_a, da_b, dim="time", *, h0=None, reverse=False):
     Raises
     ------
     TypeError
-        ``da_b`` is not a DataArray; unsupported dtypes (as :func:`linrec.scan`).
+        ``da_b`` is not a DataArray; ``da_a`` None, of another array library or a NumPy
+        masked array (as :func:`linrec.scan`); ``reverse`` not a bool; unsupported
+        dtypes.
     ValueError
-        ``dim`` missing from ``da_b``, or present in ``h0``; indexes of the inputs that
-        differ (they are aligned with ``join="exact"``: a recurrence must not silently
-        drop steps; use ``xarray.align`` first); others as :func:`linrec.scan`.
+        ``dim`` missing from ``da_b``, or present in ``h0``; a plain ``da_a`` or ``h0``
+        that does not broadcast against ``da_b`` (wrap it in a DataArray with named
+        dims); indexes of the inputs that differ (they are aligned with
+        ``join="exact"``: a recurrence must not silently drop steps; use
+        ``xarray.align`` first); others as :func:`linrec.scan`.
     """
     if not isinstance(da_b, xr.DataArray):
         raise TypeError(
@@ -74,6 +111,11 @@ def scan(da_a, da_b, dim="time", *, h0=None, reverse=False):
         )
     if dim not in da_b.dims:
         raise ValueError(f"da_b has dims {da_b.dims}, without dim={dim!r} to scan along")
+    _api._check_given(da_a=da_a)
+    reverse = _api._check_flag("reverse", reverse)
+    da_a = _named("da_a", da_a, da_b.dims, da_b.sizes)
+    if h0 is not None:
+        h0 = _named("h0", h0, tuple(d for d in da_b.dims if d != dim), da_b.sizes)
     if isinstance(h0, xr.DataArray) and dim in h0.dims:
         raise ValueError(f"h0 has dim {dim!r}; the initial state must not have the scan "
                          f"dimension: select one step, e.g. h0.isel({dim}=0)")
@@ -82,7 +124,7 @@ def scan(da_a, da_b, dim="time", *, h0=None, reverse=False):
         _scan_last_axis, da_b, da_a, h0,
         input_core_dims=[[dim], [dim] if a_has_time else [], []],
         output_core_dims=[[dim]],
-        kwargs={"a_has_time": a_has_time, "reverse": bool(reverse)},
+        kwargs={"a_has_time": a_has_time, "reverse": reverse},
         dask="allowed", join="exact", keep_attrs="drop",
     )
     result = result.transpose(*da_b.dims, ...)

@@ -1,19 +1,34 @@
-"""Shared test configuration: hypothesis profiles and the GPU marker.
+"""Shared test configuration: hypothesis profiles, the GPU marker and the CuPy stand-in.
 
-Profiles: ``quick`` (default, a few minutes for the whole suite on 2 cores) and
-``thorough`` (many more examples): select with ``LINREC_HYPOTHESIS=thorough``.
+Profiles: ``quick`` (default, a few minutes for the whole suite on 2 cores),
+``thorough`` (many more examples) and ``device`` (for a GPU run: more examples, no
+shrinking, so a failure costs seconds): select with ``LINREC_HYPOTHESIS=<name>``.
+Fix the seed with pytest's ``--hypothesis-seed=<int>``.
+
+``LINREC_FAKE_CUPY=1`` makes ``import cupy`` import the CPU stand-in of
+``tests/fake_cupy`` (installed here, before any test module is imported), so that
+``tests/test_cuda_gpu.py`` runs without a GPU.
 """
 
 import os
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
+from tests import fake_cupy
+
+_SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large]
+
+settings.register_profile("quick", max_examples=25, deadline=None,
+                          suppress_health_check=_SLOW_OK)
+settings.register_profile("thorough", max_examples=400, deadline=None,
+                          suppress_health_check=_SLOW_OK)
 settings.register_profile(
-    "quick", max_examples=25, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-settings.register_profile(
-    "thorough", max_examples=400, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    "device", max_examples=60, deadline=None, suppress_health_check=_SLOW_OK,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate], print_blob=True,
 )
 settings.load_profile(os.environ.get("LINREC_HYPOTHESIS", "quick"))
+
+collect_ignore = ["fake_cupy"]  # a package for import, not tests (nor doctests)
+
+if fake_cupy.enabled():
+    fake_cupy.install()

@@ -3,8 +3,8 @@
 ``linrec.scan`` / ``linrec.scan_vjp`` on NumPy arrays are routed through
 ``linrec.cuda.backend`` (its layouts, plans and launch arguments) with
 ``linrec.cuda._model.run`` executing each launch like the GPU would, and compared with
-``linrec.reference``. Lengths sit around every warp, tile, chunk and segment boundary of
-the plan; a small SM count forces the three-phase multi-block scan. Every output starts as
+``linrec.reference``. Lengths sit around every warp, tile and chunk boundary of the plan;
+a small SM count forces the single-pass look-back kernels. Every output starts as
 NaN, so an element the kernels forget to write fails the comparison.
 """
 
@@ -104,7 +104,7 @@ def _boundary_lengths(tb):
 
 
 @pytest.mark.parametrize(("ta", "tb"), PAIRS)
-@pytest.mark.parametrize("sms", [FEW_SMS, MANY_SMS], ids=["segments", "one-pass"])
+@pytest.mark.parametrize("sms", [FEW_SMS, MANY_SMS], ids=["look-back", "tiles"])
 @pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
 def test_lengths_around_every_boundary(on_model, ta, tb, sms, reverse):
     on_model(sms)
@@ -167,6 +167,21 @@ def test_model_matches_reference(pair, T, chains, reverse, a_kind, sms):
 
 
 
+@pytest.mark.parametrize(("ta", "tb"), PAIRS)
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+def test_single_pass_look_back_around_tile_boundaries(on_model, ta, tb, reverse):
+    """Few long chains take the look-back kernel; its model runs an adversarial schedule
+    (``_model.unfinished``), so with 100+ tiles per chain the look-back folds aggregates
+    over several windows of 32 before it finds a published state."""
+    on_model(FEW_SMS)
+    rng = np.random.default_rng(9)
+    tile = _plan.tile_steps(np.dtype(tb).itemsize)
+    for T in (tile - 1, tile, tile + 1, 2 * tile - 1, 33 * tile + 1, 130 * tile - 7):
+        _check(rng, ta, tb, (1, T), (1, T), reverse=reverse)
+    _check(rng, ta, tb, (2, 1), (2, 40 * tile + 3), reverse=reverse, h0=False)
+    assert max(_model.unfinished(k) for k in range(130)) > 2 * _plan.WARP
+
+
 def test_plan_covers_the_sequence():
     for itemsize in (4, 8, 16):
         for T in (1, 33, 257, 1025, 2**20 + 3, 2**26):
@@ -203,5 +218,6 @@ def test_every_kernel_is_exercised(monkeypatch):
     rng = np.random.default_rng(4)
     many = backend.CHANNEL_CHAINS_PER_SM * FEW_SMS + 1
     _check(rng, np.float32, np.float32, (2, 1), (2, 5000))
+    _check(rng, np.float32, np.float32, (), (40, 300))
     _check(rng, np.float32, np.float32, (5, many), (5, many), axis=0)
     assert launched == set(_kernels.KERNELS)

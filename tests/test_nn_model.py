@@ -168,7 +168,7 @@ def test_checkpoint_of_another_shape(tmp_path):
     Model(3, horizon=2, d_model=4, d_state=2, n_layers=1).save(path)
     other = Model(3, horizon=2, d_model=6, d_state=2, n_layers=1)
     before = {k: v.copy() for k, v in other.parameters().items()}
-    from linrec.nn.io import load_npz
+    from linrec.nn.checkpoint import read_checkpoint as load_npz
 
     _, _, arrays = load_npz(path, ("linrec.nn.Model/1",))
     with pytest.raises(CheckpointError, match="another model shape"):

@@ -1,11 +1,16 @@
 """The training loop: mini-batch Adam with clipping, a schedule, early stopping, a time
-budget, atomic checkpoints that resume identically, and a stop on non-finite loss.
+budget, a stop on non-finite values, and checkpoints that resume exactly.
 
-Reproducibility: the shuffling and the dropout of epoch ``e`` come from
-``numpy.random.default_rng([seed, e])``, so a run resumed from the checkpoint written at
-the end of epoch ``e - 1`` takes exactly the steps an uninterrupted run would.
+Reproducibility: the shuffling of epoch ``e`` comes from ``default_rng([seed, e])`` and
+the dropout of its step ``i`` from ``default_rng([seed, e, i, 1])``, so the state of a run
+is its parameters, the Adam moments and its position (epoch, step in the epoch, the
+losses of the epoch so far). A checkpoint holds all of that, written every
+``checkpoint_every`` steps, at the end of every epoch and when the time budget stops
+training mid-epoch; a run resumed from any of them ends bit-identical to one never
+stopped. A finished run (completed or early-stopped) resumes as finished.
 """
 
+import functools
 import math
 import sys
 import time
@@ -14,13 +19,24 @@ from pathlib import Path
 
 import numpy as np
 
-from linrec.nn.io import CheckpointError, load_npz, save_npz_atomic
+from linrec.nn.checkpoint import (
+    TRAINING_FORMAT,
+    CheckpointError,
+    read_checkpoint,
+    write_checkpoint,
+)
 from linrec.nn.optim import Adam, clip_grad_norm
 from linrec.nn.schedule import lr_at
 
-__all__ = ["TrainConfig", "fit", "evaluate_loss", "CHECKPOINT_FORMAT"]
+__all__ = ["TrainConfig", "ResumeError", "fit", "evaluate_loss", "CHECKPOINT_FORMAT"]
 
-CHECKPOINT_FORMAT = "linrec.train.checkpoint/1"
+CHECKPOINT_FORMAT = TRAINING_FORMAT
+# TrainConfig fields that do not change the trained result: a resume may change them.
+FREE_SETTINGS = ("budget_seconds", "progress", "checkpoint_every")
+
+
+class ResumeError(ValueError):
+    """A resume whose settings, model or data differ from the checkpoint's run."""
 
 
 @dataclass
@@ -31,6 +47,9 @@ class TrainConfig:
     samples each epoch; None: one full pass). ``budget_seconds`` stops training (after
     the current step) once exceeded. ``patience`` epochs without a better validation loss
     stop it early; the best parameters are restored at the end either way.
+    ``checkpoint_every`` steps the checkpoint is also written mid-epoch.
+
+    ValueError for a value out of range (naming the field).
     """
 
     epochs: int = 20
@@ -50,6 +69,21 @@ class TrainConfig:
     budget_seconds: float | None = None
     eval_batch_size: int = 256
     progress: bool = True
+    checkpoint_every: int = 25
+
+    def __post_init__(self):
+        positive = ("epochs", "batch_size", "steps_per_epoch", "lr", "ssm_lr_scale",
+                    "clip", "step_every", "step_gamma", "patience", "eval_batch_size",
+                    "checkpoint_every")
+        for name in positive + ("weight_decay", "warmup", "seed", "budget_seconds"):
+            value = getattr(self, name)
+            if value is None and name in ("steps_per_epoch", "clip", "budget_seconds"):
+                continue
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not (number and math.isfinite(value)
+                    and (value > 0 if name in positive else value >= 0)):
+                raise ValueError(f"TrainConfig.{name}={value!r}; it must be a finite "
+                                 f"number {'> 0' if name in positive else '>= 0'}")
 
 
 def evaluate_loss(model, data, batch_size=256):
@@ -68,53 +102,109 @@ def _steps_per_epoch(cfg, n):
 
 
 class _State:
-    """What a checkpoint holds besides the model and the optimizer moments."""
+    """The run's position and bookkeeping: what a checkpoint holds besides the model
+    and the optimizer moments."""
 
-    def __init__(self):
-        self.epoch = 0
-        self.step = 0
+    FIELDS = {"epoch": int, "position": int, "step": int, "losses": list,
+              "best_val": float, "best_epoch": int, "bad_epochs": int, "history": list,
+              "epoch_seconds": float, "finished": (dict, type(None))}
+
+    def __init__(self, best_params):
+        self.epoch = 0            # epochs completed
+        self.position = 0         # steps done in the current epoch
+        self.step = 0             # steps done in all
+        self.losses = []          # training losses of the current epoch so far
         self.best_val = math.inf
         self.best_epoch = -1
         self.bad_epochs = 0
         self.history = []
-        self.best_params = None
+        self.epoch_seconds = 0.0  # time spent in the current epoch so far
+        self.finished = None      # {"status", "message"} once completed or early-stopped
+        self.best_params = best_params
+        self.saved_step = None    # the step of the last checkpoint written or read
+
+    def meta(self):
+        return {k: getattr(self, k) for k in self.FIELDS}
 
 
-def _save(path, model, opt, state, cfg):
+def _save(path, model, opt, state, cfg, n_train):
     t, moments = opt.state()
     arrays = {f"param/{k}": v for k, v in model.host_parameters().items()}
     arrays.update({f"adam/{k}": _host(v) for k, v in moments.items()})
     arrays.update({f"best/{k}": v for k, v in state.best_params.items()})
-    meta = dict(
-        model=model.config, train=asdict(cfg), adam_t=t, epoch=state.epoch,
-        step=state.step, best_val=state.best_val, best_epoch=state.best_epoch,
-        bad_epochs=state.bad_epochs, history=state.history,
-    )
-    save_npz_atomic(path, CHECKPOINT_FORMAT, meta, arrays)
+    meta = dict(model=model.config, train=asdict(cfg), n_train=n_train, adam_t=t,
+                **state.meta())
+    write_checkpoint(path, TRAINING_FORMAT, meta, arrays)
+    state.saved_step = state.step
 
 
-def _restore(path, model, opt, state):
-    _, meta, arrays = load_npz(path, (CHECKPOINT_FORMAT,))
-    saved = {k: v for k, v in meta.get("model", {}).items() if k != "seed"}
-    if saved != {k: v for k, v in model.config.items() if k != "seed"}:
-        raise CheckpointError(
-            f"{path} was written for another model configuration: {meta.get('model')} "
-            f"vs this model's {model.config}"
-        )
-    model.set_parameters({k[6:]: v for k, v in arrays.items() if k.startswith("param/")},
-                         source=str(path))
-    opt.load_state(meta["adam_t"],
-                   {k[5:]: v for k, v in arrays.items() if k.startswith("adam/")})
-    state.best_params = {k[5:]: v for k, v in arrays.items() if k.startswith("best/")}
-    for key in ("epoch", "step", "best_val", "best_epoch", "bad_epochs", "history"):
+def _restore(path, model, opt, state, cfg, n_train, n_steps):
+    """Load the run in ``path`` into model, opt and state. ResumeError when it was
+    trained with other settings, another model or another training set size;
+    CheckpointError when the file is malformed or inconsistent."""
+    _, meta, arrays = read_checkpoint(path, (TRAINING_FORMAT,))
+    for key, want in (("model", dict), ("train", dict), ("n_train", int),
+                      ("adam_t", int), *_State.FIELDS.items()):
+        if not isinstance(meta.get(key), want) or isinstance(meta.get(key), bool):
+            raise CheckpointError(f"{path}: meta field {key!r} is missing or not "
+                                  f"{getattr(want, '__name__', want)}")
+    ours = {k: v for k, v in model.config.items() if k != "seed"}
+    theirs = {k: v for k, v in meta["model"].items() if k != "seed"}
+    settings = {k: v for k, v in asdict(cfg).items() if k not in FREE_SETTINGS}
+    saved = {k: v for k, v in meta["train"].items() if k not in FREE_SETTINGS}
+    for what, now, then in (("model", ours, theirs), ("training", settings, saved)):
+        diff = sorted(k for k in now.keys() | then.keys() if now.get(k) != then.get(k))
+        if diff:
+            raise ResumeError(
+                f"{path} holds a run with other {what} settings: "
+                + ", ".join(f"{k}={then.get(k)!r} there, {now.get(k)!r} now" for k in diff)
+                + "; resume with the same settings, or start over (overwrite)")
+    if meta["n_train"] != n_train:
+        raise ResumeError(f"{path} holds a run on {meta['n_train']} training samples, "
+                          f"this call has {n_train}; resume with the same data")
+    epoch, position, step = meta["epoch"], meta["position"], meta["step"]
+    if not (0 <= position < n_steps and 0 <= epoch <= cfg.epochs
+            and (epoch < cfg.epochs or meta["finished"] is not None)
+            and step == epoch * n_steps + position == meta["adam_t"]
+            and len(meta["losses"]) == position and len(meta["history"]) == epoch):
+        raise CheckpointError(f"{path}: inconsistent position (epoch {epoch}, position "
+                              f"{position}, step {step}, adam_t {meta['adam_t']})")
+    params = model.parameters()
+    parts = {}
+    for prefix in ("param/", "adam/m/", "adam/v/", "best/"):
+        part = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+        if part.keys() != params.keys() or any(
+                v.shape != params[k].shape for k, v in part.items()):
+            raise CheckpointError(f"{path}: the {prefix!r} arrays do not match the model")
+        parts[prefix] = part
+    model.set_parameters(parts["param/"], source=str(path))
+    opt.load_state(meta["adam_t"], {**{f"m/{k}": v for k, v in parts["adam/m/"].items()},
+                                    **{f"v/{k}": v for k, v in parts["adam/v/"].items()}})
+    for key in _State.FIELDS:
         setattr(state, key, meta[key])
+    state.best_params = parts["best/"]
+    state.saved_step = step
 
 
 def _host(x):
     return x.get() if hasattr(x, "get") else np.array(x, copy=True)
 
 
-def fit(model, train, val, config=None, *, checkpoint=None, resume=False, label="train"):
+def _finite(params):
+    return all(bool(np.isfinite(_host(p)).all()) for p in params.values())
+
+
+def _tqdm():
+    try:
+        from tqdm.auto import tqdm
+    except ImportError as err:
+        raise ImportError("linrec.apps.train.fit needs tqdm, part of the 'model' extra: "
+                          "pip install 'linrec[model]'") from err
+    return tqdm
+
+
+def fit(model, train, val, config=None, *, checkpoint=None, resume=False, overwrite=False,
+        label="train"):
     """Train ``model`` in place and return a JSON-ready summary dict.
 
     Parameters
@@ -123,103 +213,161 @@ def fit(model, train, val, config=None, *, checkpoint=None, resume=False, label=
     train, val : datasets with ``__len__`` and ``batch(index) -> (x, y)`` (NumPy).
     config : TrainConfig
     checkpoint : path, optional
-        Written atomically at the end of every epoch (model, Adam moments, best
-        parameters, history); with ``resume=True`` and an existing file, training
-        continues from it.
+        The run's checkpoint (see the module docstring). An existing one is continued
+        with ``resume=True``, replaced with ``overwrite=True``, and refused otherwise.
     label : str
         Shown on the progress bar.
 
     Returns
     -------
     dict with ``status`` ("completed", "early_stopped", "budget", "diverged"), ``message``,
-    ``epochs``, ``steps``, ``best_val``, ``best_epoch``, ``history`` (per-epoch train/val
-    loss, lr, seconds, samples/s) and ``seconds``. On a NaN or inf loss training stops,
-    the checkpoint keeps the last good epoch and the model gets the best parameters.
+    ``epochs`` (completed), ``steps``, ``best_val``, ``best_epoch``, ``history``
+    (per-epoch train/val loss, lr, steps, seconds, samples/s) and ``seconds``. The model
+    ends with the best parameters. A non-finite loss or gradient norm stops training
+    before that step is applied, a non-finite validation loss or parameter after the
+    epoch; the checkpoint then keeps the last state written before it (it never holds
+    NaN or inf).
 
     Raises
     ------
+    FileExistsError
+        ``checkpoint`` exists and neither ``resume`` nor ``overwrite`` is set.
+    ResumeError
+        ``resume=True`` with a checkpoint of other settings, model or data.
     CheckpointError
-        ``resume=True`` with a checkpoint of another model or not a checkpoint at all.
+        ``resume=True`` with a malformed checkpoint or not a checkpoint at all.
     """
-    from tqdm.auto import tqdm
-
     cfg = config or TrainConfig()
+    if resume and overwrite:
+        raise ValueError("pass resume=True or overwrite=True, not both")
+    tqdm = _tqdm()
     opt = Adam(model.parameters(), groups=model.param_groups(), lr=cfg.lr,
                weight_decay=cfg.weight_decay, decoupled=cfg.decoupled,
                lr_scale={"recurrence": cfg.ssm_lr_scale})
-    state = _State()
-    if resume and checkpoint is not None and Path(checkpoint).is_file():
-        _restore(checkpoint, model, opt, state)
-    if state.best_params is None:
-        state.best_params = model.host_parameters()
+    state = _State(model.host_parameters())
     n_steps = _steps_per_epoch(cfg, len(train))
-    total_steps = cfg.epochs * n_steps
+    if checkpoint is not None and Path(checkpoint).exists():
+        if resume:
+            _restore(checkpoint, model, opt, state, cfg, len(train), n_steps)
+        elif overwrite:
+            Path(checkpoint).unlink()
+        else:
+            raise FileExistsError(f"{checkpoint} holds an earlier run; pass resume=True "
+                                  f"to continue it or overwrite=True to start over")
     start = time.perf_counter()
-    status, message = "completed", f"trained {cfg.epochs} epochs"
-    bar = tqdm(total=total_steps, initial=state.step, desc=label, disable=not cfg.progress,
-               leave=False, file=sys.stderr, dynamic_ncols=True)
-    while state.epoch < cfg.epochs and status == "completed":
-        epoch = state.epoch
-        rng = np.random.default_rng([cfg.seed, epoch])
-        order = rng.permutation(len(train))[: n_steps * cfg.batch_size]
-        drop_rng = _dropout_rng(model.xp, cfg.seed, epoch)
-        t0, losses, step = time.perf_counter(), [], state.step
-        for i in range(n_steps):
-            idx = np.sort(order[i * cfg.batch_size:(i + 1) * cfg.batch_size])
-            x, y = train.batch(idx)
+    if state.finished is not None:
+        model.set_parameters(state.best_params)
+        return _summary(state, state.finished["status"],
+                        state.finished["message"] + " (resumed: the run had finished)",
+                        start)
+    lr = functools.partial(lr_at, base_lr=cfg.lr, total_steps=cfg.epochs * n_steps,
+                           kind=cfg.schedule, warmup=cfg.warmup, step_every=cfg.step_every,
+                           step_gamma=cfg.step_gamma)
+    save = functools.partial(_save, checkpoint, model, opt, state, cfg, len(train))
+
+    def over_budget():
+        return cfg.budget_seconds is not None and \
+            time.perf_counter() - start > cfg.budget_seconds
+
+    def diverged(what):
+        kept = (f"the checkpoint keeps the state after {state.saved_step} steps"
+                if state.saved_step is not None else "no checkpoint was written")
+        best = (f"epoch {state.best_epoch}" if state.best_epoch >= 0
+                else "the initial ones")
+        return (f"{what}; stopped: {kept}, the model gets the best parameters ({best}); "
+                f"lower the learning rate or check the data")
+
+    status, message = None, None
+    bar = tqdm(total=cfg.epochs * n_steps, initial=state.step, desc=label,
+               disable=not cfg.progress, leave=False, file=sys.stderr, dynamic_ncols=True)
+    while status is None:
+        epoch, t0 = state.epoch, time.perf_counter() - state.epoch_seconds
+        order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train))
+        while state.position < n_steps:
+            i = state.position
+            x, y = train.batch(np.sort(order[i * cfg.batch_size:(i + 1) * cfg.batch_size]))
+            drop_rng = _dropout_rng(model.xp, cfg.seed, epoch, i)
             loss, grads = model.loss_and_grad(model.xp.asarray(x), y, rng=drop_rng)
-            if not math.isfinite(loss):
+            norm = clip_grad_norm(grads, cfg.clip)
+            if not (math.isfinite(loss) and math.isfinite(norm)):
+                what = "loss" if not math.isfinite(loss) else "gradient norm"
+                value = loss if what == "loss" else norm
                 status = "diverged"
-                message = (f"loss became {loss} at epoch {epoch}, step {step}; stopped, "
-                           f"the checkpoint keeps the last good epoch; lower the learning "
-                           f"rate or check the data")
+                message = diverged(f"the {what} became {value} at step {state.step} "
+                                   f"(epoch {epoch}, counting from 0), before that step "
+                                   f"was applied")
                 break
-            clip_grad_norm(grads, cfg.clip)
-            opt.step(grads, lr_at(step, base_lr=cfg.lr, total_steps=total_steps,
-                                  kind=cfg.schedule, warmup=cfg.warmup,
-                                  step_every=cfg.step_every, step_gamma=cfg.step_gamma))
-            losses.append(loss)
-            step += 1
+            opt.step(grads, lr(state.step))
+            state.losses.append(loss)
+            state.position += 1
+            state.step += 1
+            state.epoch_seconds = time.perf_counter() - t0
             bar.update(1)
-            seconds = time.perf_counter() - t0
-            bar.set_postfix(loss=f"{loss:.4f}",
-                            samples_s=f"{(i + 1) * cfg.batch_size / seconds:.0f}")
-            if cfg.budget_seconds is not None and \
-                    time.perf_counter() - start > cfg.budget_seconds:
-                status, message = "budget", f"time budget of {cfg.budget_seconds} s reached"
+            bar.set_postfix(loss=f"{loss:.4f}")
+            if state.position == n_steps:
                 break
-        if status == "diverged":
+            if checkpoint is not None and state.step % cfg.checkpoint_every == 0 or \
+                    over_budget():
+                if not _finite(model.parameters()):
+                    status = "diverged"
+                    message = diverged(f"a parameter became NaN or inf within the first "
+                                       f"{state.step} steps")
+                    break
+                if checkpoint is not None:
+                    save()
+                if over_budget():
+                    status = "budget"
+                    message = f"time budget of {cfg.budget_seconds} s reached"
+                    break
+        if status is not None:
+            break
+        val_loss = evaluate_loss(model, val, cfg.eval_batch_size)
+        if not (math.isfinite(val_loss) and _finite(model.parameters())):
+            status = "diverged"
+            what = (f"the validation loss became {val_loss}" if not math.isfinite(val_loss)
+                    else "a parameter became NaN or inf")
+            message = diverged(f"{what} in epoch {epoch} (counting from 0)")
             break
         seconds = time.perf_counter() - t0
-        val_loss = evaluate_loss(model, val, cfg.eval_batch_size)
         state.history.append(dict(
-            epoch=epoch, train_loss=float(np.mean(losses)) if losses else math.nan,
-            val_loss=val_loss, steps=len(losses), seconds=seconds,
-            samples_per_s=len(losses) * cfg.batch_size / max(seconds, 1e-9),
-            lr=lr_at(step - 1, base_lr=cfg.lr, total_steps=total_steps, kind=cfg.schedule,
-                     warmup=cfg.warmup, step_every=cfg.step_every,
-                     step_gamma=cfg.step_gamma)))
-        state.epoch, state.step = epoch + 1, step
+            epoch=epoch, train_loss=float(np.mean(state.losses)), val_loss=val_loss,
+            steps=n_steps, seconds=seconds,
+            samples_per_s=n_steps * cfg.batch_size / max(seconds, 1e-9),
+            lr=lr(state.step - 1)))
+        state.epoch, state.position, state.losses = epoch + 1, 0, []
+        state.epoch_seconds = 0.0
         if val_loss < state.best_val:
             state.best_val, state.best_epoch, state.bad_epochs = val_loss, epoch, 0
             state.best_params = model.host_parameters()
         else:
             state.bad_epochs += 1
+        if state.bad_epochs >= cfg.patience:
+            status, message = "early_stopped", \
+                f"no better validation loss for {cfg.patience} epochs"
+        elif state.epoch == cfg.epochs:
+            status, message = "completed", f"trained {cfg.epochs} epochs"
+        elif over_budget():
+            status, message = "budget", f"time budget of {cfg.budget_seconds} s reached"
+        if status in ("early_stopped", "completed"):
+            state.finished = dict(status=status, message=message)
         if checkpoint is not None:
-            _save(checkpoint, model, opt, state, cfg)
-        if status == "completed" and state.bad_epochs >= cfg.patience:
-            status = "early_stopped"
-            message = f"no better validation loss for {cfg.patience} epochs"
+            save()
     bar.close()
     if status == "diverged":
         print(f"[{label}] {message}", file=sys.stderr)
     model.set_parameters(state.best_params)
+    return _summary(state, status, message, start)
+
+
+def _summary(state, status, message, start):
     return dict(status=status, message=message, epochs=state.epoch, steps=state.step,
                 best_val=state.best_val, best_epoch=state.best_epoch,
                 history=state.history, seconds=time.perf_counter() - start)
 
 
-def _dropout_rng(xp, seed, epoch):
+def _dropout_rng(xp, seed, epoch, step):
+    """The dropout generator of step ``step`` of epoch ``epoch``."""
+    key = [seed, epoch, step, 1]
     if xp is np:
-        return np.random.default_rng([seed, epoch, 1])
-    return xp.random.default_rng(seed * 1_000_003 + epoch)
+        return np.random.default_rng(key)
+    return xp.random.default_rng(int(np.random.SeedSequence(key).generate_state(1)[0]))

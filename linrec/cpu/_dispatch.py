@@ -8,16 +8,21 @@ the compile time. ``call`` types every array that is not C-contiguous as layout 
 pattern of C-contiguous operands (contiguous rows let the compiler drop a stride
 register per stream, which matters when a loop carries a dozen streams), and cached on
 disk.
-"""
 
-import threading
+Compilation happens outside the launch lock (``linrec.cpu._threading``), so a thread
+compiling a new variant never delays another thread's call of a compiled one. Numba's
+own compiler lock keeps two threads from compiling the same variant twice. With
+``NUMBA_DISABLE_JIT=1`` the kernels are plain Python functions and ``call`` runs them as
+such (slowly: for debugging).
+"""
 
 import numba
 import numpy as np
+from numba.core.dispatcher import Dispatcher
+
+from linrec.cpu import _threading
 
 __all__ = ["call"]
-
-_COMPILE_LOCK = threading.Lock()
 
 
 def _type_of(x):
@@ -37,13 +42,24 @@ def _key(x):
     return type(x)
 
 
+def _entry_point(kernel, args):
+    """The compiled variant for ``args`` (compiled or loaded from the disk cache now if
+    needed) and whether it launches threads."""
+    signature = tuple(_type_of(x) for x in args)
+    kernel.compile(signature)
+    return kernel.overloads[signature].entry_point, kernel.targetoptions.get("parallel")
+
+
 def call(kernel, *args):
     """``kernel(*args)`` through the variant for these dtypes and C-contiguous operands."""
+    if not isinstance(kernel, Dispatcher):
+        return kernel(*args)
     key = (kernel, *map(_key, args))
-    entry_point = _ENTRY_POINTS.get(key)
-    if entry_point is None:
-        signature = tuple(_type_of(x) for x in args)
-        with _COMPILE_LOCK:
-            kernel.compile(signature)
-        entry_point = _ENTRY_POINTS[key] = kernel.overloads[signature].entry_point
-    return entry_point(*args)
+    found = _ENTRY_POINTS.get(key)
+    if found is None:
+        found = _ENTRY_POINTS[key] = _entry_point(kernel, args)
+    entry_point, parallel = found
+    if not parallel:
+        return entry_point(*args)
+    with _threading.launch_guard():
+        return entry_point(*args)

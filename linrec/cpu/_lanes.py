@@ -14,12 +14,29 @@ a single lane. Adjoint functions walk their views from the end to the start.
 
 import numba
 import numpy as np
+from numba.extending import overload
 
+from linrec.cpu._jit import njit
 from linrec.cpu.kernels import as_grad
 
 SKEW = 64
 
-_jit = numba.njit(cache=True, nogil=True)
+_jit = njit(nogil=True)
+
+
+def wide_zero(like):
+    """0 in the type the sums of the gradient of a constant ``a`` accumulate in:
+    complex128 for a complex ``like`` (an array, its dtype or a scalar), else float64.
+    Summing in float64 whatever the dtype keeps the sum's error from growing with T."""
+    return 0j if np.iscomplexobj(like) else 0.0
+
+
+@overload(wide_zero, inline="always")
+def _wide_zero_overload(like):
+    dtype = getattr(like, "dtype", like)
+    if isinstance(dtype, numba.types.Complex):
+        return lambda like: 0j
+    return lambda like: 0.0
 
 
 @_jit
@@ -61,6 +78,14 @@ def scan_one(a, b, h, state):
     for t in range(h.shape[0]):
         state = a[t] * state + b[t]
         h[t] = state
+    return state
+
+
+@_jit
+def advance_one(a, b, state):
+    """The state after ``state`` runs through one lane, writing nothing."""
+    for t in range(a.shape[0]):
+        state = a[t] * state + b[t]
     return state
 
 
@@ -108,7 +133,8 @@ def adjoint_lanes(grad_h, a, prev, grad_a, grad_b, carry, accumulate):
 
     ``prev[t]`` is the state before step t. Writes ``grad_b`` and, unless
     ``accumulate``, ``grad_a``; returns the carries ``conj(a[0]) * g[0]`` and the sums
-    of ``g * conj(prev)`` (used when ``a`` is constant in time). Two lanes, not four:
+    of ``g * conj(prev)`` (used when ``a`` is constant in time), in float64 or complex128
+    (``wide_zero``). Two lanes, not four:
     each lane has five streams, and four lanes would run out of registers. The step is
     written out in full because a helper taking arrays costs a reference count per call.
     """
@@ -118,7 +144,7 @@ def adjoint_lanes(grad_h, a, prev, grad_a, grad_b, carry, accumulate):
     ga0, ga1 = grad_a
     gb0, gb1 = grad_b
     k0, k1 = carry
-    z0 = z1 = 0 * k0
+    z0 = z1 = wide_zero(k0)
     n = gb0.shape[0]
     skew = _skew(n)
     for i in range(n + skew):
@@ -145,7 +171,7 @@ def adjoint_lanes(grad_h, a, prev, grad_a, grad_b, carry, accumulate):
 
 @_jit
 def adjoint_one(grad_h, a, prev, grad_a, grad_b, carry, accumulate):
-    total = 0 * carry
+    total = wide_zero(carry)
     for t in range(grad_b.shape[0] - 1, -1, -1):
         g = grad_h[t] + carry
         grad_b[t] = as_grad(g, grad_b)
@@ -155,6 +181,15 @@ def adjoint_one(grad_h, a, prev, grad_a, grad_b, carry, accumulate):
             grad_a[t] = as_grad(g * np.conj(prev[t]), grad_a)
         carry = np.conj(a[t]) * g
     return carry, total
+
+
+@_jit
+def adjoint_advance_one(grad_h, a, carry):
+    """The carry after ``carry`` runs back through one lane of the adjoint, writing
+    nothing."""
+    for t in range(a.shape[0] - 1, -1, -1):
+        carry = np.conj(a[t]) * (grad_h[t] + carry)
+    return carry
 
 
 @_jit

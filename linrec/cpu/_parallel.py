@@ -17,27 +17,32 @@ Three schedules, each with a forward kernel and a fused backward kernel:
   chunk to its affine pair (A, B); a short sequential pass turns the pairs into each
   chunk's carry-in; phase 3 rescans each chunk from its carry-in. Four chunks of a chain
   are interleaved per task. Forward moves 20 bytes per float32 element (vs 12 for one
-  pass) and keeps every core busy.
+  pass) and keeps every core busy. The carry pass applies a pair as ``A * carry + B``
+  except where that reassociation can make inf or NaN the loop does not (``_apply_pair``):
+  a zero carry gives ``B`` exactly, even when ``A`` overflowed to inf; a finite carry
+  whose image is not finite (an overflow of ``A``, ``B`` or their sum) is recomputed by
+  replaying the chunk from it, as the sequential loop would.
 
 Backward kernels compute, from t = T-1 down to 0, ``g = grad_h[t] + carry``,
 ``grad_b[t] = g``, ``grad_a[t] = g * conj(h[t-1])``, ``carry = conj(a[t]) * g``, with
 ``h[-1] = h0`` and the first carry ``grad_last``; the last carry is ``grad_h0``. When
-``grad_a`` has a time extent of 1 (``a`` constant in time) it receives the sum over t.
+``grad_a`` has a time extent of 1 (``a`` constant in time) it receives the sum over t,
+accumulated in float64 (complex128) by every schedule and rounded once.
 Positions 1..T-1 run in the lanes (``h[t-1]`` is then a shifted view); step 0, which
 reads ``h0``, is finished per chain by ``_first_step``.
 """
 
-import numba
 import numpy as np
 from numba import prange
 
 from linrec._tuning import LANES
 from linrec.cpu import _lanes
 from linrec.cpu._dispatch import call
+from linrec.cpu._jit import njit
 from linrec.cpu.kernels import as_grad
 
-_jit = numba.njit(parallel=True, cache=True, nogil=True)
-_seq = numba.njit(cache=True, nogil=True)
+_jit = njit(parallel=True, nogil=True)
+_seq = njit(nogil=True)
 
 
 @_jit
@@ -113,13 +118,43 @@ def _chunk_pairs_forward(a, b, length, pair_a, pair_b):
 
 
 @_seq
-def _carry_in(pair_a, pair_b, init, carries):
-    """Phase 2: ``carries[k]`` = state entering chunk k; returns the final state."""
-    state = init.copy()
-    for k in range(pair_a.shape[0]):
-        carries[k] = state
-        state = pair_a[k] * state + pair_b[k]
-    return state
+def _finite(x):
+    return np.isfinite(x.real) and np.isfinite(x.imag)
+
+
+@_seq
+def _apply_pair(A, B, state):
+    """The state after a chunk with affine pair ``(A, B)``, entered with ``state``, and
+    whether the chunk must be replayed from ``state`` instead.
+
+    ``A * state + B`` reassociates the sequential loop, which matters only where it leaves
+    the finite numbers: a zero ``state`` gives ``B``, the chunk's scan from zero, exactly
+    (``A`` may have overflowed to inf: inf * 0 would be NaN); a finite ``state`` whose
+    image is inf or NaN asks for the replay (``A`` or ``B`` overflowed on the way, or their
+    sum did, while the loop may stay finite). An inf or NaN ``state`` is inf or NaN in the
+    loop too, and stays so (no replay).
+    """
+    if state == 0:
+        return B, False
+    result = A * state + B
+    return result, _finite(state) and not _finite(result)
+
+
+@_seq
+def _carry_in(a, b, length, pair_a, pair_b, init, carries, last):
+    """Phase 2: ``carries[k, j]`` = state entering chunk k of chain j; writes the final
+    states into ``last``."""
+    chunks, n = pair_a.shape
+    T = b.shape[1]
+    for j in range(n):
+        state = init[j]
+        for k in range(chunks):
+            carries[k, j] = state
+            state, replay = _apply_pair(pair_a[k, j], pair_b[k, j], state)
+            if replay:
+                t0, t1 = _chunk_span(k, length, 0, T)
+                state = _lanes.advance_one(a[j, t0:t1], b[j, t0:t1], carries[k, j])
+        last[j] = state
 
 
 @_jit
@@ -154,7 +189,7 @@ def forward_chunked(a, b, h, h0, hlast, length):
     pair_b = np.empty((chunks, n), dtype)
     call(_chunk_pairs_forward, a, b, length, pair_a, pair_b)
     carries = np.empty((chunks, n), dtype)
-    hlast[...] = call(_carry_in, pair_a, pair_b, np.array(h0, dtype), carries)
+    call(_carry_in, a, b, length, pair_a, pair_b, h0, carries, hlast)
     call(_rescan_chunks, a, b, h, length, carries)
 
 
@@ -210,7 +245,7 @@ def backward_channels(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, block):
         c0 = (task % nblocks) * block
         c1 = min(C, c0 + block)
         carry = glast[r, c0:c1].copy()
-        total = np.zeros_like(carry)
+        total = np.full(c1 - c0, _lanes.wide_zero(carry))
         g = np.empty_like(carry)
         for t in range(T - 1, 0, -1):
             ght, at, gbt = grad_h[r, t, c0:c1], a[r, t, c0:c1], grad_b[r, t, c0:c1]
@@ -262,13 +297,21 @@ def _chunk_pairs_backward(grad_h, a, length, pair_a, pair_b):
 
 
 @_seq
-def _carry_in_backward(pair_a, pair_b, init, carries):
-    """Phase 2 backward: ``carries[k]`` = carry entering chunk k from the right."""
-    state = init.copy()
-    for k in range(pair_a.shape[0] - 1, -1, -1):
-        carries[k] = state
-        state = pair_a[k] * state + pair_b[k]
-    return state
+def _carry_in_backward(grad_h, a, length, pair_a, pair_b, init, carries, first):
+    """Phase 2 backward: ``carries[k, j]`` = carry entering chunk k of chain j from the
+    right; writes the carries leaving the first chunks into ``first``."""
+    chunks, n = pair_a.shape
+    T = grad_h.shape[1]
+    for j in range(n):
+        state = init[j]
+        for k in range(chunks - 1, -1, -1):
+            carries[k, j] = state
+            state, replay = _apply_pair(pair_a[k, j], pair_b[k, j], state)
+            if replay:
+                t0, t1 = _chunk_span(k, length, 1, T)
+                state = _lanes.adjoint_advance_one(grad_h[j, t0:t1], a[j, t0:t1],
+                                                   carries[k, j])
+        first[j] = state
 
 
 @_jit
@@ -318,7 +361,8 @@ def backward_chunked(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, length):
     pair_b = np.empty((chunks, n), dtype)
     call(_chunk_pairs_backward, grad_h, a, length, pair_a, pair_b)
     carries = np.empty((chunks, n), dtype)
-    carry = call(_carry_in_backward, pair_a, pair_b, np.array(glast, dtype), carries)
-    totals = np.zeros((chunks, n), dtype)
+    carry = np.empty(n, dtype)
+    call(_carry_in_backward, grad_h, a, length, pair_a, pair_b, glast, carries, carry)
+    totals = np.zeros((chunks, n), np.promote_types(dtype, np.float64))
     call(_rescan_chunks_backward, grad_h, a, h, grad_a, grad_b, length, carries, totals)
     call(_first_steps, grad_h, a, h0, grad_a, grad_b, grad_h0, carry, totals.sum(axis=0))

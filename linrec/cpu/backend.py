@@ -7,14 +7,14 @@ Here every operand is re-described, without copying, as a strided view of shape
 the two innermost become R and C, the rest (rare) are looped over in Python. Broadcast
 operands keep stride 0. A reverse scan is a forward scan over views flipped in time.
 
-Problems of at most ``SERIAL_MAX`` elements run on one thread. Parallel kernel launches
-hold a process-wide lock: Numba's default ``workqueue``
-threading layer aborts when two Python threads launch parallel kernels at once, and the
-lock makes ``linrec.scan`` safe to call from many threads (each call still uses all cores).
+Problems of at most ``SERIAL_MAX`` elements run on one thread. Which Numba threading
+layer runs the parallel kernels (fork-safe: tbb when Numba can load it, else workqueue,
+never GNU OpenMP unless you choose it) and when launches take a process-wide lock (under
+workqueue only) is decided in ``linrec.cpu._threading``; either way ``linrec.scan`` is
+safe to call from many Python threads and from ``multiprocessing`` children.
 """
 
 import contextlib
-import threading
 
 import numpy as np
 
@@ -26,10 +26,9 @@ from linrec._tuning import (
     CHUNK_MIN,
     SERIAL_MAX,
 )
+from linrec.cpu import _threading
 
 __all__ = ["forward", "backward", "choose_method"]
-
-_LAUNCH_LOCK = threading.Lock()
 
 
 def _views(shape, axis, operands, time_extent, writeable, reverse):
@@ -72,20 +71,20 @@ def _channel_block(R, C, threads, itemsize):
 
 @contextlib.contextmanager
 def _launch(elements):
-    """Hold the launch lock; run on one thread when there are at most ``SERIAL_MAX``
-    elements, where waking the other threads would cost more than it saves."""
+    """Run on one thread when there are at most ``SERIAL_MAX`` elements, where waking the
+    other threads would cost more than it saves (Numba's thread count is per Python
+    thread, so this does not affect calls in other threads)."""
     import numba
 
-    with _LAUNCH_LOCK:
-        if elements > SERIAL_MAX:
-            yield
-            return
-        threads = numba.get_num_threads()
-        numba.set_num_threads(1)
-        try:
-            yield
-        finally:
-            numba.set_num_threads(threads)
+    if elements > SERIAL_MAX:
+        yield
+        return
+    threads = _threading.num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(threads)
 
 
 def _as_chains(views, batch_views):
@@ -99,8 +98,6 @@ def _as_chains(views, batch_views):
 
 def forward(a, b, h0, out, *, axis, reverse, method):
     """``h`` and the final state; see ``linrec.scan`` for the contract."""
-    import numba
-
     from linrec.cpu import _parallel
     from linrec.cpu._dispatch import call
 
@@ -116,7 +113,7 @@ def forward(a, b, h0, out, *, axis, reverse, method):
                    [T, T, T, 1, 1], [True, False, False, False, True], reverse)
     hv, av, bv = views[:3]
     h0v, lastv = _batch_views(views[3:])
-    threads = numba.get_num_threads()
+    threads = _threading.num_threads()
     R, _, C = hv.shape[-3:]
     chosen = method
     if method == "auto":
@@ -143,8 +140,6 @@ def backward(grad_h, a, h, h0, grad_last, *, axis, reverse, method):
     ``grad_a`` has ``h``'s shape with ``a``'s extent along ``axis`` (1 when ``a`` is
     constant in time: summed there), not yet reduced over broadcast batch axes.
     """
-    import numba
-
     from linrec.cpu import _parallel
     from linrec.cpu._dispatch import call
 
@@ -165,7 +160,7 @@ def backward(grad_h, a, h, h0, grad_last, *, axis, reverse, method):
                    [True, False, False, False, True, False, False, True], reverse)
     gbv, ghv, av, hv, gav = views[:5]
     h0v, glv, gh0v = _batch_views(views[5:])
-    threads = numba.get_num_threads()
+    threads = _threading.num_threads()
     R, _, C = gbv.shape[-3:]
     chosen = method
     if method == "auto":

@@ -33,6 +33,7 @@ With xarray (``dim`` becomes the last core dimension):
 import numba
 
 from linrec import _dtypes
+from linrec.cpu import _jit
 from linrec.cpu.kernels import scan_1d
 
 __all__ = ["scan", "scan_reverse"]
@@ -44,13 +45,13 @@ _LOOPS = [
 ]
 
 
-@numba.guvectorize(_LOOPS, "(n),(n),()->(n)", cache=True, nopython=True)
+@_jit.guvectorize(_LOOPS, "(n),(n),()->(n)", nopython=True)
 def scan(a, b, h0, h):
     """Forward scan along the core dimension: ``h[t] = a[t] * h[t-1] + b[t]``."""
     scan_1d(a, b, h0, h, False)
 
 
-@numba.guvectorize(_LOOPS, "(n),(n),()->(n)", cache=True, nopython=True)
+@_jit.guvectorize(_LOOPS, "(n),(n),()->(n)", nopython=True)
 def scan_reverse(a, b, h0, h):
     """Reverse scan along the core dimension: ``h[t] = a[t] * h[t+1] + b[t]``."""
     scan_1d(a, b, h0, h, True)

@@ -24,8 +24,8 @@ SOURCE = SOURCE_DIR / "scan.cu"
 
 PAIRS = _dtypes.PAIRS
 
-KERNELS = ("forward_tiles", "reduce_segments", "reduce_segments_adjoint", "carry_segments",
-           "backward_tiles", "sum_segments", "forward_channels", "backward_channels")
+KERNELS = ("forward_tiles", "forward_lookback", "backward_tiles", "backward_lookback",
+           "sum_segments", "forward_channels", "backward_channels")
 
 
 def expression(kernel, ta, tb):
@@ -35,10 +35,9 @@ def expression(kernel, ta, tb):
     tiled = f"{a}, {b}, {items}, {_plan.WARPS}"
     return {
         "forward_tiles": f"forward_tiles<{tiled}>",
-        "reduce_segments": f"reduce_segments<{tiled}, false>",
-        "reduce_segments_adjoint": f"reduce_segments<{tiled}, true>",
-        "carry_segments": f"carry_segments<{a}, {b}>",
+        "forward_lookback": f"forward_lookback<{tiled}>",
         "backward_tiles": f"backward_tiles<{tiled}>",
+        "backward_lookback": f"backward_lookback<{tiled}>",
         "sum_segments": f"sum_segments<{a}>",
         "forward_channels": f"forward_channels<{a}, {b}>",
         "backward_channels": f"backward_channels<{a}, {b}>",

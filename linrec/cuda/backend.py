@@ -7,11 +7,13 @@ CuPy arrays on one device. Every operand is described, without copying, as a str
 
 Kernels (``scan.cu``): when time is the faster axis of the output, the tiled kernels (a
 warp scans ``32 * items`` steps, warps of a block share a chain through shared memory,
-chunks carry state serially; few long chains are cut into segments scanned by the
-three-phase method). When channels are the faster axis, one thread per chain walks time
-(coalesced across channels) if there are enough chains to fill the GPU; otherwise the
-operands are copied to a time-contiguous layout first (an extra pass, counted in the
-benchmark's times). A reverse scan runs the same kernels with ``rev = 1``.
+chunks carry state serially). Few long chains, too few to fill the GPU, are scanned in
+a single pass over tiles of one block each that find their carry-in by decoupled
+look-back, forward and backward. When channels are the faster
+axis, one thread per chain walks time (coalesced across channels) if there are enough
+chains to fill the GPU; otherwise the operands are copied to a time-contiguous layout
+first (an extra pass, counted in the benchmark's times). A reverse scan runs the same
+kernels with ``rev = 1``.
 
 The launch logic is written against an array module ``xp`` and a launcher ``run``, so
 the tests can drive it with NumPy arrays and ``linrec.cuda._model`` in place of the GPU.
@@ -47,13 +49,22 @@ def forward(a, b, h0, out, *, axis, reverse, method):
     """``h`` and the final state; see ``linrec.scan`` for the contract.
 
     ``method`` is ignored: the kernel follows from the layout. Runs on ``b``'s device.
-    Raises ImportError / RuntimeError (with the install command) when CuPy or a GPU is
-    missing.
+    Inputs not aligned to their item size are copied first. Raises ImportError /
+    RuntimeError (with the install command) when CuPy or a GPU is missing, ValueError
+    for an ``out`` not aligned to its item size.
     """
     from linrec.cuda import _cupy
 
     with _cupy.require().cuda.Device(b.device.id):
         xp, run, sms = _cupy_launcher()
+        if out is not None and not _is_aligned(out):
+            raise ValueError(
+                f"out starts at address {out.data.ptr:#x}, not a multiple of its "
+                f"{out.itemsize}-byte elements, which CUDA needs (a view at a byte offset, "
+                f"e.g. of a float buffer as complex); pass an aligned array such as "
+                f"cupy.empty_like(out)"
+            )
+        a, b, h0 = (_aligned(x) for x in (a, b, h0))
         return forward_with(xp, run, sms, a, b, h0, out, axis=axis, reverse=reverse)
 
 
@@ -62,14 +73,27 @@ def backward(grad_h, a, h, h0, grad_last, *, axis, reverse, method):
 
     ``grad_a`` has ``h``'s shape with ``a``'s extent along ``axis`` (1 when ``a`` is
     constant in time: summed there), not yet reduced over broadcast batch axes. Runs on
-    ``h``'s device.
+    ``h``'s device; inputs not aligned to their item size are copied first.
     """
     from linrec.cuda import _cupy
 
     with _cupy.require().cuda.Device(h.device.id):
         xp, run, sms = _cupy_launcher()
+        grad_h, a, h, h0, grad_last = (_aligned(x) for x in (grad_h, a, h, h0, grad_last))
         return backward_with(xp, run, sms, grad_h, a, h, h0, grad_last, axis=axis,
                              reverse=reverse)
+
+
+def _is_aligned(x):
+    """Whether CuPy array ``x`` starts at a multiple of its item size: the alignment CUDA
+    needs for every element type here (complex64 is 8-byte, complex128 16-byte aligned)."""
+    return x.data.ptr % x.itemsize == 0
+
+
+def _aligned(x):
+    """``x`` (a CuPy array or None), or an aligned copy of it (see :func:`_is_aligned`);
+    only a view at a byte offset, such as a float buffer viewed as complex, is copied."""
+    return x if x is None or _is_aligned(x) else x.copy()
 
 
 def _i64(*values):
@@ -152,34 +176,29 @@ def forward_with(xp, run, sms, a, b, h0, out, *, axis, reverse):
                 [*_strided(av), *_strided(bv), *_batch(h0v), *_strided(hv), *_batch(lv),
                  *dims, rev])
             continue
+        head = [*_strided(av), *_strided(bv), *_batch(h0v), *_strided(hv), *_batch(lv)]
         plan = _plan.tiles(T, R * C, tb.itemsize, sms)
-        carries = h0v
         if plan.nseg > 1:
-            carries = _segment_carries(xp, run, "reduce_segments", ta, tb, plan, av, bv,
-                                       h0v, dims, rev)
-        grid, block = _tiled_grid(plan, plan.nseg)
+            _look_back(xp, run, ta, tb, head, R * C, T, dims, rev)
+            continue
+        grid, block = _tiled_grid(plan, 1)
         run("forward_tiles", ta, tb, grid, block,
-            [*_strided(av), *_strided(bv), *_batch(h0v), *_strided(hv), *_batch(lv),
-             carries, *dims, np.int32(plan.group_warps), np.int64(plan.seg_len), rev])
+            [*head, *dims, np.int32(plan.group_warps), np.int64(plan.seg_len), rev])
     return h, h_last
 
 
-def _segment_carries(xp, run, reduce_kernel, ta, tb, plan, av, bv, initv, dims, rev):
-    """Phases 1 and 2 of the multi-block scan: the state entering every segment,
-    as a contiguous ``(nseg, R * C)`` array."""
-    R, _, C = (int(d) for d in dims)
-    chains = R * C
-    pair_a = xp.empty((plan.nseg - 1, chains), ta)
-    pair_b = xp.empty((plan.nseg - 1, chains), tb)
-    grid, block = _tiled_grid(plan, plan.nseg - 1)
-    run(reduce_kernel, ta, tb, grid, block,
-        [*_strided(av), *_strided(bv), pair_a, pair_b, *dims,
-         np.int32(plan.group_warps), np.int64(plan.seg_len), rev])
-    carries = xp.empty((plan.nseg, chains), tb)
-    grid, block = _chains_grid(chains, CHAIN_THREADS)
-    run("carry_segments", ta, tb, grid, block,
-        [pair_a, pair_b, *_batch(initv), carries, *_i64(R, C, plan.nseg)])
-    return carries
+def _single_pass_buffers(xp, ta, tb, tiles):
+    """``[status, agg_a, agg_b, inc]`` of a look-back kernel over ``tiles`` tiles: the
+    ticket counter and status flags zeroed, the published pairs and states fresh."""
+    return [xp.zeros(tiles + 1, np.int32), xp.empty(tiles, ta), xp.empty(tiles, tb),
+            xp.empty(tiles, tb)]
+
+
+def _look_back(xp, run, ta, tb, head, chains, T, dims, rev):
+    """The single-pass forward scan (``forward_lookback``), one block per tile."""
+    tiles = chains * -(-T // _plan.tile_steps(tb.itemsize))
+    run("forward_lookback", ta, tb, (tiles,), (_plan.WARPS * _plan.WARP,),
+        [*head, *_single_pass_buffers(xp, ta, tb, tiles), *dims, rev])
 
 
 def backward_with(xp, run, sms, grad_h, a, h, h0, grad_last, *, axis, reverse):
@@ -218,21 +237,23 @@ def backward_with(xp, run, sms, grad_h, a, h, h0, grad_last, *, axis, reverse):
                  accumulate])
             continue
         plan = _plan.tiles(T, R * C, tb.itemsize, sms)
-        carries = glv
-        if plan.nseg > 1:
-            carries = _segment_carries(xp, run, "reduce_segments_adjoint", ta, tb, plan,
-                                       av, ghv, glv, dims, rev)
-        partial = None
+        if plan.nseg == 1:
+            grid, block = _tiled_grid(plan, 1)
+            run("backward_tiles", ta, tb, grid, block,
+                [*head, *_strided(gav), *_strided(gbv), *_batch(gh0v), *dims,
+                 np.int32(plan.group_warps), np.int64(plan.seg_len), rev, accumulate])
+            continue
+        per_chain = -(-T // _plan.tile_steps(tb.itemsize))
+        tiles = R * C * per_chain
         grad_a_args = [*_strided(gav), np.int64(0)]
-        if accumulate and plan.nseg > 1:
-            partial = xp.empty((plan.nseg, R * C), ta)
+        if accumulate:
+            partial = xp.empty((per_chain, R * C), ta)
             grad_a_args = [partial, *_i64(C, 0, 1, R * C)]
-        grid, block = _tiled_grid(plan, plan.nseg)
-        run("backward_tiles", ta, tb, grid, block,
-            [*head, *grad_a_args, *_strided(gbv), *_batch(gh0v), carries, *dims,
-             np.int32(plan.group_warps), np.int64(plan.seg_len), rev, accumulate])
-        if partial is not None:
+        run("backward_lookback", ta, tb, (tiles,), (_plan.WARPS * _plan.WARP,),
+            [*head, *grad_a_args, *_strided(gbv), *_batch(gh0v),
+             *_single_pass_buffers(xp, ta, tb, tiles), *dims, rev, accumulate])
+        if accumulate:
             grid, block = _chains_grid(R * C, CHAIN_THREADS)
             run("sum_segments", ta, tb, grid, block,
-                [partial, *_batch(gav), *_i64(R, C, plan.nseg)])
+                [partial, *_batch(gav), *_i64(R, C, per_chain)])
     return grad_a, grad_b, grad_h0

@@ -8,6 +8,7 @@
 //   grad_cast<TA, TB>   a gradient of type TB as the gradient of a TA (real part if real)
 //   Pair<TA, TB>        the affine map h -> a * h + b; compose(p, q) = "first p, then q"
 //   shfl_*              warp shuffles for float, double and cplx<R>
+//   load_volatile       a load that bypasses the (incoherent) L1 cache: look-back values
 #ifndef LINREC_SCALAR_CUH
 #define LINREC_SCALAR_CUH
 
@@ -149,6 +150,20 @@ template <typename R>
 __device__ __forceinline__ cplx<R> shfl_xor(cplx<R> v, int m) {
     v.re = shfl_xor(v.re, m);
     v.im = shfl_xor(v.im, m);
+    return v;
+}
+
+__device__ __forceinline__ float load_volatile(const float* p) {
+    return *(const volatile float*)p;
+}
+__device__ __forceinline__ double load_volatile(const double* p) {
+    return *(const volatile double*)p;
+}
+template <typename R>
+__device__ __forceinline__ cplx<R> load_volatile(const cplx<R>* p) {
+    cplx<R> v;
+    v.re = load_volatile(&p->re);
+    v.im = load_volatile(&p->im);
     return v;
 }
 

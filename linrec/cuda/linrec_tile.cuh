@@ -5,6 +5,10 @@
 // the warp touches 32 consecutive elements), transposes it through shared memory to the
 // "blocked" arrangement (lane L owns steps L * ITEMS .. L * ITEMS + ITEMS - 1), scans in
 // registers and shuffles, and transposes back to store striped.
+//
+// Addressing: a thread keeps one pointer per operand at its first step of the current
+// chunk; item i sits i * (+-32 * time stride) elements further and exists while
+// i * 32 < `left` (a 32-bit count), so the inner loops do no 64-bit index arithmetic.
 #ifndef LINREC_TILE_CUH
 #define LINREC_TILE_CUH
 
@@ -18,9 +22,48 @@ __device__ __forceinline__ int padded(int k) { return k + (k >> 5); }
 
 __device__ __forceinline__ long long lmin(long long x, long long y) { return x < y ? x : y; }
 
+// q = x / d and r = x % d for x >= 0, d > 0: a 32-bit division when both fit (nearly
+// always), else the much longer 64-bit one.
+__device__ __forceinline__ void divide(long long x, long long d, long long& q, long long& r) {
+    if (((unsigned long long)x | (unsigned long long)d) >> 32 == 0) {
+        const unsigned q32 = (unsigned)x / (unsigned)d;
+        q = q32;
+        r = (unsigned)x - q32 * (unsigned)d;
+    } else {
+        q = x / d;
+        r = x - q * d;
+    }
+}
+
+// Steps from iteration step tau to `end`, clamped to [0, 32 * ITEMS]: the 32-bit bound of
+// one sub-tile's striped items.
+template <int ITEMS>
+__device__ __forceinline__ int steps_left(long long tau, long long end) {
+    const long long n = end - tau;
+    return n <= 0 ? 0 : n >= LINREC_WARP * ITEMS ? LINREC_WARP * ITEMS : (int)n;
+}
+
 // Memory index of iteration step tau (a reverse scan runs from the last step).
 __device__ __forceinline__ long long step_of(long long tau, long long T, int rev) {
     return rev ? T - 1 - tau : tau;
+}
+
+// Striped loads and stores of one sub-tile: item i at p[i * step], present when
+// i * 32 < left (step = +-32 * the time stride; p may point past the data when left == 0).
+template <typename T, int ITEMS>
+__device__ __forceinline__ void load_striped(T (&v)[ITEMS], const T* p, long long step,
+                                             int left, T fill) {
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) v[i] = i * LINREC_WARP < left ? p[i * step] : fill;
+}
+
+template <typename T, int ITEMS>
+__device__ __forceinline__ void store_striped(const T (&v)[ITEMS], T* p, long long step,
+                                              int left) {
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+        if (i * LINREC_WARP < left) p[i * step] = v[i];
+    }
 }
 
 template <typename T, int ITEMS>
@@ -96,8 +139,9 @@ struct Place {
         first = group * group_warps;
         chain = (long long)blockIdx.x * (warps / group_warps) + group;
         valid = chain < R * C;
-        r = valid ? chain / C : 0;
-        c = valid ? chain % C : 0;
+        r = 0;
+        c = 0;
+        if (valid) divide(chain, C, r, c);
         begin = (long long)blockIdx.y * seg_len;
         end = lmin(T, begin + seg_len);
     }
@@ -115,12 +159,116 @@ __device__ __forceinline__ TB group_carry(Pair<TA, TB> total, TB& carry, const P
     }
     __syncthreads();
     TB entering = carry;
-    for (int k = 0; k < group_warps; ++k) {
-        if (k == at.rank) entering = carry;
+#pragma unroll
+    for (int k = 0; k < WARPS; ++k) {
+        if (k < group_warps) {
+            if (k == at.rank) entering = carry;
+            Pair<TA, TB> q;
+            q.a = agg_a[parity][at.first + k];
+            q.b = agg_b[parity][at.first + k];
+            carry = apply(q, carry);
+        }
+    }
+    return entering;
+}
+
+// The pair of the warps before the calling one in a block that scans one tile with all
+// its warps, and the whole tile's pair, from the warp totals in shared memory.
+template <typename TA, typename TB, int WARPS>
+__device__ __forceinline__ void block_prefix(const TA* agg_a, const TB* agg_b, int warp,
+                                             Pair<TA, TB>& before, Pair<TA, TB>& total) {
+    total = identity_pair<TA, TB>();
+    before = total;
+#pragma unroll
+    for (int k = 0; k < WARPS; ++k) {
+        if (k == warp) before = total;
         Pair<TA, TB> q;
-        q.a = agg_a[parity][at.first + k];
-        q.b = agg_b[parity][at.first + k];
-        carry = apply(q, carry);
+        q.a = agg_a[k];
+        q.b = agg_b[k];
+        total = compose(total, q);
+    }
+}
+
+// Status of a tile in the single-pass scan (0: nothing published yet).
+#define LINREC_AGGREGATE 1  // its own pair is in agg_a / agg_b
+#define LINREC_INCLUSIVE 2  // the state after it is in inc
+
+// Decoupled look-back, called by one whole warp: the state entering tile m of a chain whose
+// tile k has status slot first + k * stride. Lane L inspects tile top - 31 + L of a window
+// of 32 (top = m - 1 first): it waits until that tile has published something, then the
+// warp folds the aggregates after the nearest inclusive state onto it; with no inclusive
+// state in the window it folds all 32 aggregates and moves the window back. Tiles before
+// the first count as inclusive with state `start`. Only tiles k < m are waited on, and
+// their blocks took their tickets earlier, so they are running or done.
+template <typename TA, typename TB>
+__device__ __forceinline__ TB look_back(const int* flags, const TA* agg_a, const TB* agg_b,
+                                        const TB* inc, long long first, long long stride,
+                                        long long m, TB start, int lane) {
+    Pair<TA, TB> later = identity_pair<TA, TB>();
+    for (long long top = m - 1;; top -= LINREC_WARP) {
+        const long long mine = top - (LINREC_WARP - 1 - lane);
+        const long long j = first + mine * stride;
+        int flag = LINREC_INCLUSIVE;
+        if (mine >= 0) {
+            do {
+                flag = *(const volatile int*)(flags + j);
+            } while (flag == 0);
+        }
+        __threadfence();
+        const unsigned inclusive = __ballot_sync(LINREC_FULL_MASK, flag == LINREC_INCLUSIVE);
+        const int nearest = inclusive ? LINREC_WARP - 1 - __clz((int)inclusive) : -1;
+        Pair<TA, TB> q = identity_pair<TA, TB>();
+        if (lane == nearest) {
+            q.a = zero<TA>();
+            q.b = mine >= 0 ? load_volatile(inc + j) : start;
+        } else if (lane > nearest) {
+            q.a = load_volatile(agg_a + j);
+            q.b = load_volatile(agg_b + j);
+        }
+        later = compose(warp_total(warp_inclusive(q, lane)), later);
+        if (inclusive) return later.b;
+    }
+}
+
+// Where a single-pass block works: ticket k = atomicAdd(status, 1), taken by thread 0 when
+// the block starts, names tile m = k / chains of chain k % chains (all tiles m before any
+// tile m + 1), whose flag is status[1 + k]. Tickets, chains and C are below 2**31 (one
+// ticket per block of a 1-D grid), so 32-bit divisions suffice.
+struct Ticket {
+    long long k, m, chain, r, c;
+
+    __device__ Ticket(int* status, long long chains, long long C, int* shared) {
+        if (threadIdx.x == 0) *shared = atomicAdd(status, 1);
+        __syncthreads();
+        const unsigned k32 = (unsigned)*shared, chain32 = k32 % (unsigned)chains;
+        k = k32;
+        m = k32 / (unsigned)chains;
+        chain = chain32;
+        r = chain32 / (unsigned)C;
+        c = chain32 % (unsigned)C;
+    }
+};
+
+// Warp 0 of a single-pass block, with its tile's pair `whole`: publishes the pair, looks
+// back for the state entering the tile (`start` at the chain's start), publishes the state
+// after the tile and returns the entering one.
+template <typename TA, typename TB>
+__device__ __forceinline__ TB single_pass_carry(int* status, TA* agg_a, TB* agg_b, TB* inc,
+                                                const Ticket& at, long long chains,
+                                                Pair<TA, TB> whole, TB start, int lane) {
+    int* flags = status + 1;
+    if (lane == 0) {
+        agg_a[at.k] = whole.a;
+        agg_b[at.k] = whole.b;
+        __threadfence();
+        *(volatile int*)(flags + at.k) = LINREC_AGGREGATE;
+    }
+    const TB entering = look_back(flags, agg_a, agg_b, inc, at.chain, chains, at.m, start,
+                                  lane);
+    if (lane == 0) {
+        inc[at.k] = apply(whole, entering);
+        __threadfence();
+        *(volatile int*)(flags + at.k) = LINREC_INCLUSIVE;
     }
     return entering;
 }

@@ -12,16 +12,23 @@
 // Kernels
 //   forward_tiles     h from (a, b): a block of WARPS warps scans WARPS / group_warps
 //                     chains; chunks of group_warps * 32 * ITEMS steps carry state
-//                     serially; blockIdx.y is a time segment whose carry-in comes from
-//                     `carries` when gridDim.y > 1 (three-phase multi-block scan).
-//   reduce_segments   phase 1: the affine pair of every segment but the last.
-//   carry_segments    phase 2: the state entering every segment, one thread per chain.
-//   backward_tiles    the fused reverse pass: grad_b, grad_a (or its per-segment sum when
-//                     `a` is constant in time), grad_h0.
-//   sum_segments      grad_a of a constant-in-time `a` from its per-segment sums.
+//                     serially (enough chains to fill the GPU).
+//   forward_lookback  h from (a, b) for few long chains in one pass: each block takes a
+//                     ticket, scans one tile of WARPS * 32 * ITEMS steps and gets its
+//                     carry-in by decoupled look-back over the earlier tiles.
+//   backward_tiles    the fused reverse pass: grad_b, grad_a (or its sum when `a` is
+//                     constant in time), grad_h0.
+//   backward_lookback the same for few long chains, single-pass like forward_lookback.
+//   sum_segments      grad_a of a constant-in-time `a` from backward_lookback's per-tile
+//                     sums.
 //   forward_channels, backward_channels
 //                     one thread per chain, sequential in time: for layouts whose
-//                     channel axis, not time, is contiguous.
+//                     channel axis, not time, is contiguous; CHANNEL_STEPS steps are
+//                     loaded before the first of them is computed.
+//
+// Aliasing: an in-place scan passes the same memory as h and as a or b (element for
+// element), so the forward kernels' a, b and h are not __restrict__; the backward kernels'
+// outputs are always fresh arrays, so every pointer there is.
 #include "linrec_tile.cuh"
 
 template <typename TA, typename TB, int ITEMS, int WARPS>
@@ -30,36 +37,30 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) forward_tiles(
     const TB* b, long long b_sr, long long b_st, long long b_sc,
     const TB* h0, long long h0_sr, long long h0_sc,
     TB* h, long long h_sr, long long h_st, long long h_sc,
-    TB* last, long long last_sr, long long last_sc,
-    const TB* carries,
+    TB* __restrict__ last, long long last_sr, long long last_sc,
     long long R, long long T, long long C, int group_warps, long long seg_len, int rev) {
     __shared__ TA sa[WARPS][LINREC_SLOTS(ITEMS)];
     __shared__ TB sb[WARPS][LINREC_SLOTS(ITEMS)];
     __shared__ TA agg_a[2][WARPS];
     __shared__ TB agg_b[2][WARPS];
     const Place at(WARPS, group_warps, R, T, C, seg_len);
-    const long long a_off = at.r * a_sr + at.c * a_sc;
-    const long long b_off = at.r * b_sr + at.c * b_sc;
-    const long long h_off = at.r * h_sr + at.c * h_sc;
-    TB carry = zero<TB>();
-    if (at.valid) {
-        carry = gridDim.y > 1 ? carries[blockIdx.y * R * C + at.chain]
-                              : h0[at.r * h0_sr + at.c * h0_sc];
-    }
+    const long long first = at.begin + (long long)at.rank * LINREC_WARP * ITEMS + at.lane;
+    const long long dir = rev ? -LINREC_WARP : LINREC_WARP;
+    const long long t0 = step_of(first, T, rev);
+    const TA* pa = a + at.r * a_sr + at.c * a_sc + t0 * a_st;
+    const TB* pb = b + at.r * b_sr + at.c * b_sc + t0 * b_st;
+    TB* ph = h + at.r * h_sr + at.c * h_sc + t0 * h_st;
+    const long long a_item = dir * a_st, b_item = dir * b_st, h_item = dir * h_st;
+    const long long per_chunk = (long long)group_warps * ITEMS;
+    TB carry = at.valid ? h0[at.r * h0_sr + at.c * h0_sc] : zero<TB>();
     const long long chunk = (long long)group_warps * LINREC_WARP * ITEMS;
     int parity = 0;
     for (long long start = at.begin; start < at.end; start += chunk, parity ^= 1) {
-        const long long base = start + (long long)at.rank * LINREC_WARP * ITEMS;
+        const int left = at.valid ? steps_left<ITEMS>(first + (start - at.begin), at.end) : 0;
         TA av[ITEMS];
         TB bv[ITEMS];
-#pragma unroll
-        for (int i = 0; i < ITEMS; ++i) {
-            const long long tau = base + i * LINREC_WARP + at.lane;
-            const bool in = at.valid && tau < at.end;
-            const long long t = step_of(tau, T, rev);
-            av[i] = in ? a[a_off + t * a_st] : one<TA>();
-            bv[i] = in ? b[b_off + t * b_st] : zero<TB>();
-        }
+        load_striped(av, pa, a_item, left, one<TA>());
+        load_striped(bv, pb, b_item, left, zero<TB>());
         striped_to_blocked(av, sa[at.warp], at.lane);
         striped_to_blocked(bv, sb[at.warp], at.lane);
         Pair<TA, TB> own = identity_pair<TA, TB>();
@@ -81,91 +82,87 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) forward_tiles(
             bv[i] = s;
         }
         blocked_to_striped(bv, sb[at.warp], at.lane);
-#pragma unroll
-        for (int i = 0; i < ITEMS; ++i) {
-            const long long tau = base + i * LINREC_WARP + at.lane;
-            if (at.valid && tau < at.end) h[h_off + step_of(tau, T, rev) * h_st] = bv[i];
-        }
+        store_striped(bv, ph, h_item, left);
+        pa += a_item * per_chunk;
+        pb += b_item * per_chunk;
+        ph += h_item * per_chunk;
     }
-    if (at.valid && at.rank == 0 && at.lane == 0 && blockIdx.y == gridDim.y - 1) {
-        last[at.r * last_sr + at.c * last_sc] = carry;
-    }
+    if (at.valid && at.rank == 0 && at.lane == 0) last[at.r * last_sr + at.c * last_sc] = carry;
 }
 
-// Phase 1 of the multi-block scan. ADJOINT = false: the pairs (a, b) of the forward
-// recurrence; ADJOINT = true: the pairs (conj(a), conj(a) * grad_h) of the backward one.
-// Writes the pair of segment blockIdx.y to pair_a/pair_b[blockIdx.y * R * C + chain].
-template <typename TA, typename TB, int ITEMS, int WARPS, bool ADJOINT>
-__global__ void __launch_bounds__(WARPS * LINREC_WARP) reduce_segments(
+// The single-pass scan of few long chains. Block i takes ticket k = atomicAdd(status, 1)
+// (so tickets follow the order in which blocks start, whatever the launch order) and scans
+// tile m = k / (R * C) of chain k % (R * C): steps [m * tile, (m + 1) * tile) in iteration
+// order, tile = WARPS * 32 * ITEMS. Its status slot is flags[k] = status[1 + k]; it
+// publishes its pair (agg_a[k], agg_b[k]), gets its carry-in by look_back over tiles
+// m - 1, m - 2, ... of its chain (slots k - R * C, ...), which started earlier, then
+// publishes the state after it (inc[k]) before scanning. status must start zeroed:
+// R * C * ceil(T / tile) + 1 ints; agg_a, agg_b, inc have one entry per tile.
+template <typename TA, typename TB, int ITEMS, int WARPS>
+__global__ void __launch_bounds__(WARPS * LINREC_WARP) forward_lookback(
     const TA* a, long long a_sr, long long a_st, long long a_sc,
     const TB* b, long long b_sr, long long b_st, long long b_sc,
-    TA* pair_a, TB* pair_b,
-    long long R, long long T, long long C, int group_warps, long long seg_len, int rev) {
+    const TB* __restrict__ h0, long long h0_sr, long long h0_sc,
+    TB* h, long long h_sr, long long h_st, long long h_sc,
+    TB* __restrict__ last, long long last_sr, long long last_sc,
+    int* __restrict__ status, TA* __restrict__ agg_a, TB* __restrict__ agg_b,
+    TB* __restrict__ inc, long long R, long long T, long long C, int rev) {
     __shared__ TA sa[WARPS][LINREC_SLOTS(ITEMS)];
     __shared__ TB sb[WARPS][LINREC_SLOTS(ITEMS)];
-    __shared__ TA agg_a[2][WARPS];
-    __shared__ TB agg_b[2][WARPS];
-    const Place at(WARPS, group_warps, R, T, C, seg_len);
-    const long long a_off = at.r * a_sr + at.c * a_sc;
-    const long long b_off = at.r * b_sr + at.c * b_sc;
-    Pair<TA, TB> folded = identity_pair<TA, TB>();
-    const long long chunk = (long long)group_warps * LINREC_WARP * ITEMS;
-    int parity = 0;
-    for (long long start = at.begin; start < at.end; start += chunk, parity ^= 1) {
-        const long long base = start + (long long)at.rank * LINREC_WARP * ITEMS;
-        TA av[ITEMS];
-        TB bv[ITEMS];
-#pragma unroll
-        for (int i = 0; i < ITEMS; ++i) {
-            const long long tau = base + i * LINREC_WARP + at.lane;
-            const bool in = at.valid && tau < at.end;
-            const long long t = step_of(tau, T, rev);
-            av[i] = in ? a[a_off + t * a_st] : one<TA>();
-            bv[i] = in ? b[b_off + t * b_st] : zero<TB>();
-        }
-        striped_to_blocked(av, sa[at.warp], at.lane);
-        striped_to_blocked(bv, sb[at.warp], at.lane);
-        Pair<TA, TB> own = identity_pair<TA, TB>();
-#pragma unroll
-        for (int i = 0; i < ITEMS; ++i) {
-            Pair<TA, TB> step;
-            step.a = ADJOINT ? traits<TA>::conj(av[i]) : av[i];
-            step.b = ADJOINT ? step.a * bv[i] : bv[i];
-            own = compose(own, step);
-        }
-        const Pair<TA, TB> total = warp_total(warp_inclusive(own, at.lane));
-        if (at.lane == 0) {
-            agg_a[parity][at.warp] = total.a;
-            agg_b[parity][at.warp] = total.b;
-        }
-        __syncthreads();
-        for (int k = 0; k < group_warps; ++k) {
-            Pair<TA, TB> q;
-            q.a = agg_a[parity][at.first + k];
-            q.b = agg_b[parity][at.first + k];
-            folded = compose(folded, q);
-        }
-    }
-    if (at.valid && at.rank == 0 && at.lane == 0) {
-        pair_a[blockIdx.y * R * C + at.chain] = folded.a;
-        pair_b[blockIdx.y * R * C + at.chain] = folded.b;
-    }
-}
-
-// Phase 2: carries[s * R * C + chain] = state entering segment s, for s < nseg; segment 0
-// starts from init. One thread per chain, sequential over the (few) segments.
-template <typename TA, typename TB>
-__global__ void carry_segments(const TA* pair_a, const TB* pair_b,
-                               const TB* init, long long init_sr, long long init_sc,
-                               TB* carries, long long R, long long C, long long nseg) {
+    __shared__ TA warp_a[WARPS];
+    __shared__ TB warp_b[WARPS];
+    __shared__ int ticket;
+    __shared__ TB carry_in;
+    const int lane = threadIdx.x % LINREC_WARP, warp = threadIdx.x / LINREC_WARP;
     const long long chains = R * C;
-    const long long chain = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (chain >= chains) return;
-    TB state = init[(chain / C) * init_sr + (chain % C) * init_sc];
-    for (long long s = 0; s < nseg; ++s) {
-        carries[s * chains + chain] = state;
-        if (s + 1 < nseg) state = pair_a[s * chains + chain] * state + pair_b[s * chains + chain];
+    const Ticket at(status, chains, C, &ticket);
+    const long long r = at.r, c = at.c;
+    const long long tile = (long long)WARPS * LINREC_WARP * ITEMS;
+    const long long first = at.m * tile + (long long)warp * LINREC_WARP * ITEMS + lane;
+    const int left = steps_left<ITEMS>(first, T);
+    const long long dir = rev ? -LINREC_WARP : LINREC_WARP;
+    const long long t0 = step_of(first, T, rev);
+    TA av[ITEMS];
+    TB bv[ITEMS];
+    load_striped(av, a + r * a_sr + c * a_sc + t0 * a_st, dir * a_st, left, one<TA>());
+    load_striped(bv, b + r * b_sr + c * b_sc + t0 * b_st, dir * b_st, left, zero<TB>());
+    striped_to_blocked(av, sa[warp], lane);
+    striped_to_blocked(bv, sb[warp], lane);
+    Pair<TA, TB> own = identity_pair<TA, TB>();
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+        Pair<TA, TB> step;
+        step.a = av[i];
+        step.b = bv[i];
+        own = compose(own, step);
     }
+    const Pair<TA, TB> inclusive = warp_inclusive(own, lane);
+    const Pair<TA, TB> before_lane = warp_exclusive(inclusive, lane);
+    const Pair<TA, TB> total = warp_total(inclusive);
+    if (lane == 0) {
+        warp_a[warp] = total.a;
+        warp_b[warp] = total.b;
+    }
+    __syncthreads();
+    Pair<TA, TB> before_warp, whole;
+    block_prefix<TA, TB, WARPS>(warp_a, warp_b, warp, before_warp, whole);
+    if (warp == 0) {
+        const TB entering = single_pass_carry(status, agg_a, agg_b, inc, at, chains, whole,
+                                              h0[r * h0_sr + c * h0_sc], lane);
+        if (lane == 0) {
+            carry_in = entering;
+            if ((at.m + 1) * tile >= T) last[r * last_sr + c * last_sc] = apply(whole, entering);
+        }
+    }
+    __syncthreads();
+    TB s = apply(before_lane, apply(before_warp, carry_in));
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+        s = av[i] * s + bv[i];
+        bv[i] = s;
+    }
+    blocked_to_striped(bv, sb[warp], lane);
+    store_striped(bv, h + r * h_sr + c * h_sc + t0 * h_st, dir * h_st, left);
 }
 
 // The fused backward pass, in iteration order of the adjoint (rev is the opposite of the
@@ -173,18 +170,17 @@ __global__ void carry_segments(const TA* pair_a, const TB* pair_b,
 //   g = grad_h[t] + carry;  grad_b[t] = g;  grad_a[t] = g * conj(h_prev);  carry = conj(a[t]) * g
 // where h_prev is h at iteration step tau + 1 (the forward scan's previous step), or h0
 // past the end. The carry after the last step is grad_h0. With accumulate != 0 (`a`
-// constant in time) grad_a gets the segment's sum at ga[r * ga_sr + c * ga_sc + seg * ga_seg].
+// constant in time) grad_a gets the chain's sum at ga[r * ga_sr + c * ga_sc].
 template <typename TA, typename TB, int ITEMS, int WARPS>
 __global__ void __launch_bounds__(WARPS * LINREC_WARP) backward_tiles(
-    const TB* gh, long long gh_sr, long long gh_st, long long gh_sc,
-    const TA* a, long long a_sr, long long a_st, long long a_sc,
-    const TB* h, long long h_sr, long long h_st, long long h_sc,
-    const TB* h0, long long h0_sr, long long h0_sc,
-    const TB* glast, long long gl_sr, long long gl_sc,
-    TA* ga, long long ga_sr, long long ga_st, long long ga_sc, long long ga_seg,
-    TB* gb, long long gb_sr, long long gb_st, long long gb_sc,
-    TB* gh0, long long gh0_sr, long long gh0_sc,
-    const TB* carries,
+    const TB* __restrict__ gh, long long gh_sr, long long gh_st, long long gh_sc,
+    const TA* __restrict__ a, long long a_sr, long long a_st, long long a_sc,
+    const TB* __restrict__ h, long long h_sr, long long h_st, long long h_sc,
+    const TB* __restrict__ h0, long long h0_sr, long long h0_sc,
+    const TB* __restrict__ glast, long long gl_sr, long long gl_sc,
+    TA* __restrict__ ga, long long ga_sr, long long ga_st, long long ga_sc,
+    TB* __restrict__ gb, long long gb_sr, long long gb_st, long long gb_sc,
+    TB* __restrict__ gh0, long long gh0_sr, long long gh0_sc,
     long long R, long long T, long long C, int group_warps, long long seg_len, int rev,
     int accumulate) {
     __shared__ TA sa[WARPS][LINREC_SLOTS(ITEMS)];
@@ -193,37 +189,39 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) backward_tiles(
     __shared__ TB agg_b[2][WARPS];
     __shared__ TA sums[WARPS];
     const Place at(WARPS, group_warps, R, T, C, seg_len);
-    const long long gh_off = at.r * gh_sr + at.c * gh_sc;
-    const long long a_off = at.r * a_sr + at.c * a_sc;
-    const long long h_off = at.r * h_sr + at.c * h_sc;
-    const long long ga_off = at.r * ga_sr + at.c * ga_sc;
-    const long long gb_off = at.r * gb_sr + at.c * gb_sc;
+    const long long first = at.begin + (long long)at.rank * LINREC_WARP * ITEMS + at.lane;
+    const long long dir = rev ? -LINREC_WARP : LINREC_WARP;
+    const long long t0 = step_of(first, T, rev);
+    const TB* pgh = gh + at.r * gh_sr + at.c * gh_sc + t0 * gh_st;
+    const TA* pa = a + at.r * a_sr + at.c * a_sc + t0 * a_st;
+    const TB* ph = h + at.r * h_sr + at.c * h_sc + step_of(first + 1, T, rev) * h_st;
+    TA* pga = ga + at.r * ga_sr + at.c * ga_sc + t0 * ga_st;
+    TB* pgb = gb + at.r * gb_sr + at.c * gb_sc + t0 * gb_st;
+    const long long gh_item = dir * gh_st, a_item = dir * a_st, h_item = dir * h_st;
+    const long long ga_item = dir * ga_st, gb_item = dir * gb_st;
+    const long long per_chunk = (long long)group_warps * ITEMS;
     TB carry = zero<TB>();
     TB start_state = zero<TB>();
     if (at.valid) {
-        carry = gridDim.y > 1 ? carries[blockIdx.y * R * C + at.chain]
-                              : glast[at.r * gl_sr + at.c * gl_sc];
+        carry = glast[at.r * gl_sr + at.c * gl_sc];
         start_state = h0[at.r * h0_sr + at.c * h0_sc];
     }
     TA total = zero<TA>();
     const long long chunk = (long long)group_warps * LINREC_WARP * ITEMS;
     int parity = 0;
     for (long long start = at.begin; start < at.end; start += chunk, parity ^= 1) {
-        const long long base = start + (long long)at.rank * LINREC_WARP * ITEMS;
+        const long long tau = first + (start - at.begin);
+        const int left = at.valid ? steps_left<ITEMS>(tau, at.end) : 0;
+        const int inside = steps_left<ITEMS>(tau + 1, T);
         TA av[ITEMS];
         TB gv[ITEMS];
         TB hv[ITEMS];
+        load_striped(av, pa, a_item, left, one<TA>());
+        load_striped(gv, pgh, gh_item, left, zero<TB>());
 #pragma unroll
         for (int i = 0; i < ITEMS; ++i) {
-            const long long tau = base + i * LINREC_WARP + at.lane;
-            const bool in = at.valid && tau < at.end;
-            const long long t = step_of(tau, T, rev);
-            av[i] = in ? a[a_off + t * a_st] : one<TA>();
-            gv[i] = in ? gh[gh_off + t * gh_st] : zero<TB>();
-            hv[i] = zero<TB>();
-            if (in) {
-                hv[i] = tau + 1 < T ? h[h_off + step_of(tau + 1, T, rev) * h_st] : start_state;
-            }
+            const int k = i * LINREC_WARP;
+            hv[i] = k < left ? (k < inside ? ph[i * h_item] : start_state) : zero<TB>();
         }
         striped_to_blocked(av, sa[at.warp], at.lane);
         striped_to_blocked(gv, sb[at.warp], at.lane);
@@ -250,28 +248,21 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) backward_tiles(
             s = traits<TA>::conj(av[i]) * g;
         }
         blocked_to_striped(gv, sb[at.warp], at.lane);
-#pragma unroll
-        for (int i = 0; i < ITEMS; ++i) {
-            const long long tau = base + i * LINREC_WARP + at.lane;
-            if (at.valid && tau < at.end) gb[gb_off + step_of(tau, T, rev) * gb_st] = gv[i];
-        }
+        store_striped(gv, pgb, gb_item, left);
         if (accumulate) {
 #pragma unroll
             for (int i = 0; i < ITEMS; ++i) total = total + gav[i];
         } else {
             blocked_to_striped(gav, sa[at.warp], at.lane);
-#pragma unroll
-            for (int i = 0; i < ITEMS; ++i) {
-                const long long tau = base + i * LINREC_WARP + at.lane;
-                if (at.valid && tau < at.end) {
-                    ga[ga_off + step_of(tau, T, rev) * ga_st] = gav[i];
-                }
-            }
+            store_striped(gav, pga, ga_item, left);
         }
+        pgh += gh_item * per_chunk;
+        pa += a_item * per_chunk;
+        ph += h_item * per_chunk;
+        pga += ga_item * per_chunk;
+        pgb += gb_item * per_chunk;
     }
-    if (at.valid && at.rank == 0 && at.lane == 0 && blockIdx.y == gridDim.y - 1) {
-        gh0[at.r * gh0_sr + at.c * gh0_sc] = carry;
-    }
+    if (at.valid && at.rank == 0 && at.lane == 0) gh0[at.r * gh0_sr + at.c * gh0_sc] = carry;
     if (accumulate) {
         total = warp_sum(total);
         if (at.lane == 0) sums[at.warp] = total;
@@ -279,8 +270,112 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) backward_tiles(
         if (at.valid && at.rank == 0 && at.lane == 0) {
             TA group_total = zero<TA>();
             for (int k = 0; k < group_warps; ++k) group_total = group_total + sums[at.first + k];
-            ga[ga_off + blockIdx.y * ga_seg] = group_total;
+            ga[at.r * ga_sr + at.c * ga_sc] = group_total;
         }
+    }
+}
+
+// The single-pass backward of few long chains: backward_tiles' adjoint scan on one tile
+// per block, tiles taken by ticket and carried by look-back as in forward_lookback (the
+// chain's start state is grad_last; the state after its last tile is grad_h0). With
+// accumulate != 0, tile m's grad_a sum goes to ga[r * ga_sr + c * ga_sc + m * ga_seg].
+template <typename TA, typename TB, int ITEMS, int WARPS>
+__global__ void __launch_bounds__(WARPS * LINREC_WARP) backward_lookback(
+    const TB* __restrict__ gh, long long gh_sr, long long gh_st, long long gh_sc,
+    const TA* __restrict__ a, long long a_sr, long long a_st, long long a_sc,
+    const TB* __restrict__ h, long long h_sr, long long h_st, long long h_sc,
+    const TB* __restrict__ h0, long long h0_sr, long long h0_sc,
+    const TB* __restrict__ glast, long long gl_sr, long long gl_sc,
+    TA* __restrict__ ga, long long ga_sr, long long ga_st, long long ga_sc, long long ga_seg,
+    TB* __restrict__ gb, long long gb_sr, long long gb_st, long long gb_sc,
+    TB* __restrict__ gh0, long long gh0_sr, long long gh0_sc,
+    int* __restrict__ status, TA* __restrict__ agg_a, TB* __restrict__ agg_b,
+    TB* __restrict__ inc, long long R, long long T, long long C, int rev, int accumulate) {
+    __shared__ TA sa[WARPS][LINREC_SLOTS(ITEMS)];
+    __shared__ TB sb[WARPS][LINREC_SLOTS(ITEMS)];
+    __shared__ TA warp_a[WARPS];
+    __shared__ TB warp_b[WARPS];
+    __shared__ TA sums[WARPS];
+    __shared__ int ticket;
+    __shared__ TB carry_in;
+    const int lane = threadIdx.x % LINREC_WARP, warp = threadIdx.x / LINREC_WARP;
+    const long long chains = R * C;
+    const Ticket at(status, chains, C, &ticket);
+    const long long r = at.r, c = at.c;
+    const long long tile = (long long)WARPS * LINREC_WARP * ITEMS;
+    const long long first = at.m * tile + (long long)warp * LINREC_WARP * ITEMS + lane;
+    const int left = steps_left<ITEMS>(first, T);
+    const int inside = steps_left<ITEMS>(first + 1, T);
+    const long long dir = rev ? -LINREC_WARP : LINREC_WARP;
+    const long long t0 = step_of(first, T, rev);
+    const TB start_state = h0[r * h0_sr + c * h0_sc];
+    const TB* ph = h + r * h_sr + c * h_sc + step_of(first + 1, T, rev) * h_st;
+    TA av[ITEMS];
+    TB gv[ITEMS];
+    TB hv[ITEMS];
+    load_striped(av, a + r * a_sr + c * a_sc + t0 * a_st, dir * a_st, left, one<TA>());
+    load_striped(gv, gh + r * gh_sr + c * gh_sc + t0 * gh_st, dir * gh_st, left, zero<TB>());
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+        const int k = i * LINREC_WARP;
+        hv[i] = k < left ? (k < inside ? ph[i * dir * h_st] : start_state) : zero<TB>();
+    }
+    striped_to_blocked(av, sa[warp], lane);
+    striped_to_blocked(gv, sb[warp], lane);
+    striped_to_blocked(hv, sb[warp], lane);
+    Pair<TA, TB> own = identity_pair<TA, TB>();
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+        Pair<TA, TB> step;
+        step.a = traits<TA>::conj(av[i]);
+        step.b = step.a * gv[i];
+        own = compose(own, step);
+    }
+    const Pair<TA, TB> inclusive = warp_inclusive(own, lane);
+    const Pair<TA, TB> before_lane = warp_exclusive(inclusive, lane);
+    const Pair<TA, TB> total = warp_total(inclusive);
+    if (lane == 0) {
+        warp_a[warp] = total.a;
+        warp_b[warp] = total.b;
+    }
+    __syncthreads();
+    Pair<TA, TB> before_warp, whole;
+    block_prefix<TA, TB, WARPS>(warp_a, warp_b, warp, before_warp, whole);
+    if (warp == 0) {
+        const TB entering = single_pass_carry(status, agg_a, agg_b, inc, at, chains, whole,
+                                              glast[r * gl_sr + c * gl_sc], lane);
+        if (lane == 0) {
+            carry_in = entering;
+            if ((at.m + 1) * tile >= T) gh0[r * gh0_sr + c * gh0_sc] = apply(whole, entering);
+        }
+    }
+    __syncthreads();
+    TB s = apply(before_lane, apply(before_warp, carry_in));
+    TA gav[ITEMS];
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+        const TB g = gv[i] + s;
+        gav[i] = grad_cast<TA, TB>::of(g * traits<TB>::conj(hv[i]));
+        gv[i] = g;
+        s = traits<TA>::conj(av[i]) * g;
+    }
+    blocked_to_striped(gv, sb[warp], lane);
+    store_striped(gv, gb + r * gb_sr + c * gb_sc + t0 * gb_st, dir * gb_st, left);
+    if (accumulate) {
+        TA sum = zero<TA>();
+#pragma unroll
+        for (int i = 0; i < ITEMS; ++i) sum = sum + gav[i];
+        sum = warp_sum(sum);
+        if (lane == 0) sums[warp] = sum;
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            TA tile_sum = zero<TA>();
+            for (int w = 0; w < WARPS; ++w) tile_sum = tile_sum + sums[w];
+            ga[r * ga_sr + c * ga_sc + at.m * ga_seg] = tile_sum;
+        }
+    } else {
+        blocked_to_striped(gav, sa[warp], lane);
+        store_striped(gav, ga + r * ga_sr + c * ga_sc + t0 * ga_st, dir * ga_st, left);
     }
 }
 
@@ -296,55 +391,118 @@ __global__ void sum_segments(const TA* partial, TA* out, long long out_sr, long 
     out[(chain / C) * out_sr + (chain % C) * out_sc] = total;
 }
 
+// Steps a channels-kernel thread loads before it computes the first of them.
+#define LINREC_CHANNEL_STEPS 4
+
 template <typename TA, typename TB>
 __global__ void forward_channels(
     const TA* a, long long a_sr, long long a_st, long long a_sc,
     const TB* b, long long b_sr, long long b_st, long long b_sc,
-    const TB* h0, long long h0_sr, long long h0_sc,
+    const TB* __restrict__ h0, long long h0_sr, long long h0_sc,
     TB* h, long long h_sr, long long h_st, long long h_sc,
-    TB* last, long long last_sr, long long last_sc,
+    TB* __restrict__ last, long long last_sr, long long last_sc,
     long long R, long long T, long long C, int rev) {
     const long long chain = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (chain >= R * C) return;
-    const long long r = chain / C, c = chain % C;
+    long long r, c;
+    divide(chain, C, r, c);
+    const long long t0 = rev ? T - 1 : 0, dir = rev ? -1 : 1;
+    const TA* pa = a + r * a_sr + c * a_sc + t0 * a_st;
+    const TB* pb = b + r * b_sr + c * b_sc + t0 * b_st;
+    TB* ph = h + r * h_sr + c * h_sc + t0 * h_st;
+    const long long da = dir * a_st, db = dir * b_st, dh = dir * h_st;
     TB s = h0[r * h0_sr + c * h0_sc];
-    for (long long tau = 0; tau < T; ++tau) {
-        const long long t = step_of(tau, T, rev);
-        s = a[r * a_sr + t * a_st + c * a_sc] * s + b[r * b_sr + t * b_st + c * b_sc];
-        h[r * h_sr + t * h_st + c * h_sc] = s;
+    long long tau = 0;
+    for (; tau + LINREC_CHANNEL_STEPS <= T; tau += LINREC_CHANNEL_STEPS) {
+        TA av[LINREC_CHANNEL_STEPS];
+        TB bv[LINREC_CHANNEL_STEPS];
+#pragma unroll
+        for (int j = 0; j < LINREC_CHANNEL_STEPS; ++j) {
+            av[j] = pa[j * da];
+            bv[j] = pb[j * db];
+        }
+#pragma unroll
+        for (int j = 0; j < LINREC_CHANNEL_STEPS; ++j) {
+            s = av[j] * s + bv[j];
+            ph[j * dh] = s;
+        }
+        pa += LINREC_CHANNEL_STEPS * da;
+        pb += LINREC_CHANNEL_STEPS * db;
+        ph += LINREC_CHANNEL_STEPS * dh;
+    }
+    for (; tau < T; ++tau, pa += da, pb += db, ph += dh) {
+        s = *pa * s + *pb;
+        *ph = s;
     }
     last[r * last_sr + c * last_sc] = s;
 }
 
 template <typename TA, typename TB>
 __global__ void backward_channels(
-    const TB* gh, long long gh_sr, long long gh_st, long long gh_sc,
-    const TA* a, long long a_sr, long long a_st, long long a_sc,
-    const TB* h, long long h_sr, long long h_st, long long h_sc,
-    const TB* h0, long long h0_sr, long long h0_sc,
-    const TB* glast, long long gl_sr, long long gl_sc,
-    TA* ga, long long ga_sr, long long ga_st, long long ga_sc,
-    TB* gb, long long gb_sr, long long gb_st, long long gb_sc,
-    TB* gh0, long long gh0_sr, long long gh0_sc,
+    const TB* __restrict__ gh, long long gh_sr, long long gh_st, long long gh_sc,
+    const TA* __restrict__ a, long long a_sr, long long a_st, long long a_sc,
+    const TB* __restrict__ h, long long h_sr, long long h_st, long long h_sc,
+    const TB* __restrict__ h0, long long h0_sr, long long h0_sc,
+    const TB* __restrict__ glast, long long gl_sr, long long gl_sc,
+    TA* __restrict__ ga, long long ga_sr, long long ga_st, long long ga_sc,
+    TB* __restrict__ gb, long long gb_sr, long long gb_st, long long gb_sc,
+    TB* __restrict__ gh0, long long gh0_sr, long long gh0_sc,
     long long R, long long T, long long C, int rev, int accumulate) {
     const long long chain = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (chain >= R * C) return;
-    const long long r = chain / C, c = chain % C;
+    long long r, c;
+    divide(chain, C, r, c);
+    const long long t0 = rev ? T - 1 : 0, dir = rev ? -1 : 1;
+    const TB* pgh = gh + r * gh_sr + c * gh_sc + t0 * gh_st;
+    const TA* pa = a + r * a_sr + c * a_sc + t0 * a_st;
+    const TB* ph = h + r * h_sr + c * h_sc + step_of(1, T, rev) * h_st;
+    TA* pga = ga + r * ga_sr + c * ga_sc + t0 * ga_st;
+    TB* pgb = gb + r * gb_sr + c * gb_sc + t0 * gb_st;
+    const long long dgh = dir * gh_st, da = dir * a_st, dh = dir * h_st;
+    const long long dga = dir * ga_st, dgb = dir * gb_st;
     TB carry = glast[r * gl_sr + c * gl_sc];
     TA total = zero<TA>();
-    for (long long tau = 0; tau < T; ++tau) {
-        const long long t = step_of(tau, T, rev);
-        const TB prev = tau + 1 < T ? h[r * h_sr + step_of(tau + 1, T, rev) * h_st + c * h_sc]
-                                    : h0[r * h0_sr + c * h0_sc];
-        const TB g = gh[r * gh_sr + t * gh_st + c * gh_sc] + carry;
-        gb[r * gb_sr + t * gb_st + c * gb_sc] = g;
+    long long tau = 0;
+    // Whole groups whose every step has a successor in h (tau + 1 < T).
+    for (; tau + LINREC_CHANNEL_STEPS < T; tau += LINREC_CHANNEL_STEPS) {
+        TB gv[LINREC_CHANNEL_STEPS];
+        TA av[LINREC_CHANNEL_STEPS];
+        TB hv[LINREC_CHANNEL_STEPS];
+#pragma unroll
+        for (int j = 0; j < LINREC_CHANNEL_STEPS; ++j) {
+            gv[j] = pgh[j * dgh];
+            av[j] = pa[j * da];
+            hv[j] = ph[j * dh];
+        }
+#pragma unroll
+        for (int j = 0; j < LINREC_CHANNEL_STEPS; ++j) {
+            const TB g = gv[j] + carry;
+            pgb[j * dgb] = g;
+            const TA grad = grad_cast<TA, TB>::of(g * traits<TB>::conj(hv[j]));
+            if (accumulate) {
+                total = total + grad;
+            } else {
+                pga[j * dga] = grad;
+            }
+            carry = traits<TA>::conj(av[j]) * g;
+        }
+        pgh += LINREC_CHANNEL_STEPS * dgh;
+        pa += LINREC_CHANNEL_STEPS * da;
+        ph += LINREC_CHANNEL_STEPS * dh;
+        pga += LINREC_CHANNEL_STEPS * dga;
+        pgb += LINREC_CHANNEL_STEPS * dgb;
+    }
+    for (; tau < T; ++tau, pgh += dgh, pa += da, ph += dh, pga += dga, pgb += dgb) {
+        const TB prev = tau + 1 < T ? *ph : h0[r * h0_sr + c * h0_sc];
+        const TB g = *pgh + carry;
+        *pgb = g;
         const TA grad = grad_cast<TA, TB>::of(g * traits<TB>::conj(prev));
         if (accumulate) {
             total = total + grad;
         } else {
-            ga[r * ga_sr + t * ga_st + c * ga_sc] = grad;
+            *pga = grad;
         }
-        carry = traits<TA>::conj(a[r * a_sr + t * a_st + c * a_sc]) * g;
+        carry = traits<TA>::conj(*pa) * g;
     }
     gh0[r * gh0_sr + c * gh0_sc] = carry;
     if (accumulate) ga[r * ga_sr + c * ga_sc] = total;

@@ -6,7 +6,7 @@ and works on arrays of its namespace ``xp`` (NumPy or CuPy); the only recurrence
 """
 
 from linrec.nn.block import BLURBlock
-from linrec.nn.io import CheckpointError
+from linrec.nn.checkpoint import CheckpointError
 from linrec.nn.linear import Linear
 from linrec.nn.losses import cross_entropy, mae, mse
 from linrec.nn.lru import LRU

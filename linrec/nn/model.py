@@ -11,18 +11,25 @@ covariates). ``task="classify"`` pools and maps to ``n_classes`` logits, trained
 softmax cross-entropy on integer labels.
 """
 
+import inspect
+
 import numpy as np
 
 from linrec.nn._layer import Layer, prefixed
 from linrec.nn.block import BLURBlock
-from linrec.nn.io import CheckpointError, load_npz, save_npz_atomic
+from linrec.nn.checkpoint import (
+    MODEL_FORMAT,
+    TRAINING_FORMAT,
+    CheckpointError,
+    read_checkpoint,
+    write_checkpoint,
+)
 from linrec.nn.linear import Linear
 from linrec.nn.losses import cross_entropy, mse
 from linrec.nn.norm import make_norm
 
 __all__ = ["Model", "MODEL_FORMAT"]
 
-MODEL_FORMAT = "linrec.nn.Model/1"
 POOLS = ("last", "mean", "last+mean", "tail", "window")
 
 
@@ -84,11 +91,7 @@ class Model(Layer):
         self.children["norm"] = make_norm(norm, d_model, **kw)
         if pool in ("tail", "window") and task != "forecast":
             raise ValueError(f"pool={pool!r} is for task='forecast'")
-        n_pool = {"last+mean": 2 * d_model, "window": horizon * d_model}.get(pool, d_model)
-        n_out = horizon * n_targets if task == "forecast" else n_classes
-        if pool == "tail":
-            n_out = n_targets
-        self.children["head"] = Linear(n_pool, n_out, rng=rng, **kw)
+        self.children["head"] = Linear(*_head_shape(self.config), rng=rng, **kw)
 
     def check_input(self, x):
         """ValueError unless x is ``(batch, T, n_features)`` with T >= 1 and all finite."""
@@ -210,28 +213,80 @@ class Model(Layer):
             p[...] = self.xp.asarray(arrays[k], dtype=self.dtype)
 
     def save(self, path):
-        """Write config and parameters to ``path`` (.npz, atomically)."""
+        """Write config and parameters to ``path`` (.npz, atomically, see
+        :mod:`linrec.nn.checkpoint`)."""
         arrays = {f"param/{k}": v for k, v in self.host_parameters().items()}
-        save_npz_atomic(path, MODEL_FORMAT, self.config, arrays)
+        write_checkpoint(path, MODEL_FORMAT, self.config, arrays)
 
     @classmethod
     def load(cls, path, xp=np):
         """A model rebuilt from a file written by :meth:`save` or from a training
-        checkpoint (its best parameters so far). FileNotFoundError, or CheckpointError
-        naming the problem."""
-        from linrec.apps.train import CHECKPOINT_FORMAT
+        checkpoint (its best parameters so far).
 
-        fmt, config, arrays = load_npz(path, (MODEL_FORMAT, CHECKPOINT_FORMAT))
-        prefix = "best/" if fmt == CHECKPOINT_FORMAT else "param/"
-        model_config = config.get("model", config)
-        try:
-            dtype = model_config.pop("dtype")
-            model = cls(**model_config, xp=xp, dtype=dtype)
-        except (TypeError, ValueError, KeyError) as err:
-            raise CheckpointError(f"{path} has an invalid model config ({err})") from None
+        The config is checked against the shapes of the file's arrays before anything
+        is built, so a tampered config cannot make the model larger than the file.
+
+        Raises
+        ------
+        FileNotFoundError
+            No such file.
+        CheckpointError
+            A malformed file, a config that does not describe a model, or parameters
+            that do not match it (names, shapes, NaN or inf, not real floating point).
+        """
+        fmt, config, arrays = read_checkpoint(path, (MODEL_FORMAT, TRAINING_FORMAT))
+        prefix = "best/" if fmt == TRAINING_FORMAT else "param/"
+        config = config.get("model") if fmt == TRAINING_FORMAT else config
         params = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+        _check_config(config, {k: v.shape for k, v in params.items()}, path)
+        try:
+            model = cls(**config, xp=xp)
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(f"{path} has an invalid model config ({err})") from None
         model.set_parameters(params, source=str(path))
         return model
+
+
+SIZES = ("n_features", "horizon", "n_targets", "d_model", "d_state", "n_layers")
+
+
+def _head_shape(config):
+    """``(inputs, outputs)`` of the head's weight for a model config."""
+    pool, d_model, horizon = config["pool"], config["d_model"], config["horizon"]
+    n_pool = {"last+mean": 2 * d_model, "window": horizon * d_model}.get(pool, d_model)
+    if config["task"] != "forecast":
+        return n_pool, config["n_classes"]
+    return n_pool, config["n_targets"] if pool == "tail" else horizon * config["n_targets"]
+
+
+def _check_config(config, shapes, path):
+    """CheckpointError unless ``config`` has exactly the keys of :class:`Model`, its
+    sizes are positive integers, and the input layer, the number of blocks, the LRU
+    state size and the head agree with the parameter ``shapes`` (name -> tuple)."""
+    keys = set(inspect.signature(Model).parameters) - {"xp"}
+    if not isinstance(config, dict) or set(config) != keys:
+        got = sorted(config) if isinstance(config, dict) else type(config).__name__
+        raise CheckpointError(f"{path}: the model config must be an object with keys "
+                              f"{sorted(keys)}, got {got}")
+    bad = [k for k in SIZES + ("n_classes",) if not (
+        type(config[k]) is int and config[k] >= 1
+        or k == "n_classes" and config[k] is None)]
+    if bad or config["pool"] not in POOLS or config["task"] not in ("forecast", "classify"):
+        raise CheckpointError(f"{path}: invalid model config values "
+                              f"{ {k: config[k] for k in bad + ['pool', 'task']} }")
+    blocks = {k.split(".")[1] for k in shapes if k.startswith("blocks.")}
+    expect = {
+        "input layer": (shapes.get("inp.W"), (config["n_features"], config["d_model"])),
+        "blocks": (blocks, {str(i) for i in range(config["n_layers"])}),
+        "LRU states": ({s for k, s in shapes.items() if k.endswith(".nu_log")},
+                       {(config["d_state"],)}),
+        "head": (shapes.get("head.W"), _head_shape(config)),
+    }
+    wrong = [f"{name}: config implies {want}, arrays hold {have}"
+             for name, (have, want) in expect.items() if have != want]
+    if wrong:
+        raise CheckpointError(f"{path}: the config disagrees with the parameters "
+                              f"({'; '.join(wrong)})")
 
 
 def _to_host(x):

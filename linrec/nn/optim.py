@@ -10,7 +10,9 @@ __all__ = ["Adam", "clip_grad_norm"]
 
 def clip_grad_norm(grads, max_norm):
     """Scale every gradient in place so that their global L2 norm is at most
-    ``max_norm`` (None: no clipping). Returns the norm before clipping (a float)."""
+    ``max_norm`` (None: no clipping). Returns the norm before clipping (a float): NaN or
+    inf when a gradient holds NaN or inf, which the caller must check (clipping cannot
+    repair it)."""
     total = math.sqrt(sum(float((g * g).sum()) for g in grads.values()))
     if max_norm is not None and total > max_norm:
         scale = max_norm / (total + 1e-12)

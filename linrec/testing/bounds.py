@@ -71,9 +71,12 @@ def _sweep(a, b, h0, axis, reverse, with_reference):
     steps = range(shape[-1] - 1, -1, -1) if reverse else range(shape[-1])
     with np.errstate(over="ignore", invalid="ignore"):
         for t in steps:
-            m = abs_a[..., t] * m + abs_b[..., t]
-            n = abs_a[..., t] * n + m
-            q = abs_a[..., t] * q + 1.0
+            # a zero coefficient cuts the chain, also where a magnitude overflowed to inf
+            # (0 * inf would be NaN); the magnitudes are never NaN otherwise
+            at = abs_a[..., t]
+            m = np.where(at == 0, 0.0, at * m) + abs_b[..., t]
+            n = np.where(at == 0, 0.0, at * n) + m
+            q = np.where(at == 0, 0.0, at * q) + 1.0
             out[0][..., t], out[1][..., t], out[2][..., t] = m, n, q
             if with_reference:
                 h = a[..., t] * h + b[..., t]
@@ -90,9 +93,13 @@ def _bound(m, n, q, T, c, dtype, depth):
     """The module docstring's bound for an order of ``depth`` in ``dtype``'s precision."""
     info = np.finfo(dtype)
     u = float(info.eps) / 2
+    tiny = float(info.smallest_normal)
     with np.errstate(over="ignore", invalid="ignore"):
-        return (_gamma(c, u, T + depth + 1) * (n + depth * m)
-                + c * float(info.smallest_normal) * q)
+        # skip the terms whose factor is 0 (depth 0; longdouble's ``tiny``, below
+        # float64's range): where the magnitudes overflowed, 0 * inf would make it NaN
+        extra = depth * m if depth else 0.0
+        underflow = c * tiny * q if tiny else 0.0
+        return _gamma(c, u, T + depth + 1) * (n + extra) + underflow
 
 
 def _check_depth(depth):

@@ -1,0 +1,1 @@
+"""``cupy.lib`` of the stand-in."""
