@@ -3,7 +3,7 @@
 Tests marked ``gpu`` need CuPy and a CUDA device and are skipped (with the reason) when
 either is missing; with ``LINREC_FAKE_CUPY=1`` they run on the stand-in of
 ``tests/fake_cupy`` (CuPy's array API on the CPU, every kernel launch checked against
-``scan.cu``'s parameter lists and executed by ``linrec.cuda._model``), which is how CI
+``scan.cu``'s parameter lists and executed by ``tests/cuda_model.py``), which is how CI
 rehearses them. Every allocation the backend makes (and every ``out``) is filled with NaN
 first, so an element no kernel writes fails the comparison. Under the stand-in the one
 long row is shorter (the model is slow); everything else is the same.

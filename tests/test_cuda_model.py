@@ -2,7 +2,7 @@
 
 ``linrec.scan`` / ``linrec.scan_vjp`` on NumPy arrays are routed through
 ``linrec.cuda.backend`` (its layouts, plans and launch arguments) with
-``linrec.cuda._model.run`` executing each launch like the GPU would, and compared with
+``tests/cuda_model.py`` executing each launch like the GPU would, and compared with
 ``linrec.reference``. Lengths sit around every warp, tile and chunk boundary of the plan;
 a small SM count forces the single-pass look-back kernels. Every output starts as
 NaN, so an element the kernels forget to write fails the comparison.

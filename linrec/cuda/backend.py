@@ -16,7 +16,8 @@ first (an extra pass, counted in the benchmark's times). A reverse scan runs the
 kernels with ``rev = 1``.
 
 The launch logic is written against an array module ``xp`` and a launcher ``run``, so
-the tests can drive it with NumPy arrays and ``linrec.cuda._model`` in place of the GPU.
+the tests can drive it with NumPy arrays and their NumPy model of the kernels
+(``tests/cuda_model.py``) in place of the GPU.
 """
 
 import numpy as np
