@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from linrec._host import to_numpy
+
 __all__ = ["main"]
 
 MODELS = (("lru", "LRU (unidirectional)", False, 0.4), ("blur", "BLUR", True, 0.6))
@@ -51,10 +53,6 @@ def _namespace(device):
         raise SystemExit(f"--device gpu needs CuPy and a CUDA GPU ({err}); "
                          f"install linrec[cuda12] or use --device cpu") from None
     return cupy
-
-
-def _host(x):
-    return x.get() if hasattr(x, "get") else np.asarray(x)
 
 
 def _model_kwargs(args):
@@ -138,7 +136,7 @@ def run_forecast(args, xp):
         model.save(out / f"{key}_model.npz")
         for split in preds:
             x = xp.asarray(data.sets[split].all()[0])
-            preds[split][name] = data.to_units(_host(model.predict(x)))
+            preds[split][name] = data.to_units(to_numpy(model.predict(x)))
     metrics = {s: {n: forecast_metrics(p, actual[s]) for n, p in preds[s].items()}
                for s in preds}
     table = _format_table(
@@ -186,7 +184,7 @@ def run_digits(args, xp):
     summary = fit(model, sets["train"], sets["val"], config,
                   checkpoint=out / "blur_checkpoint.npz", resume=args.resume,
                   overwrite=args.overwrite, label="BLUR")
-    labels = _host(model.predict(xp.asarray(sets["test"].x))).argmax(axis=1)
+    labels = to_numpy(model.predict(xp.asarray(sets["test"].x))).argmax(axis=1)
     accuracy["BLUR (classification head)"] = float((labels == sets["test"].y).mean())
     print(_format_table(f"sequential digits: test accuracy (%), {len(sets['test'])} images",
                         ("accuracy",), [(n, [100 * a]) for n, a in accuracy.items()]))
