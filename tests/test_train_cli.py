@@ -1,6 +1,9 @@
 """Smoke tests of ``python -m linrec`` with tiny budgets (the real runs take minutes)."""
 
 import json
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -58,3 +61,10 @@ def test_an_unknown_dataset_is_refused_with_the_registered_names(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--dataset", "nope"])
     assert "vic_elec" in capsys.readouterr().err
+
+
+def test_python_dash_m_linrec_runs_the_command_line():
+    done = subprocess.run([sys.executable, "-m", "linrec", "demo", "--help"],
+                          capture_output=True, text=True, check=True,
+                          cwd=pathlib.Path(__file__).resolve().parents[1])
+    assert "--dataset" in done.stdout

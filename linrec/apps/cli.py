@@ -371,7 +371,3 @@ def main(argv=None):
     finally:
         limits.restore_original_limits()
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
