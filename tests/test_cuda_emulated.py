@@ -235,11 +235,8 @@ def on_emulator(monkeypatch, emulated):
         xp = _PoisonedNumpy()
         launch = functools.partial(emulated, shuffle=shuffle)
         shim = types.SimpleNamespace(
-            forward=lambda a, b, h0, out, *, axis, reverse, method: backend.forward_with(
-                xp, launch, sms, a, b, h0, out, axis=axis, reverse=reverse),
-            backward=lambda gh, a, h, h0, gl, *, axis, reverse, method:
-                backend.backward_with(xp, launch, sms, gh, a, h, h0, gl, axis=axis,
-                                      reverse=reverse),
+            forward=functools.partial(backend.forward_with, xp, launch, sms),
+            backward=functools.partial(backend.backward_with, xp, launch, sms),
         )
         monkeypatch.setattr(_namespace, "backend_for", lambda xp: shim)
 

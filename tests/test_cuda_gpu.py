@@ -25,6 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import linrec
+from linrec import _validate
 from linrec.cuda import _cupy, _kernels, backend
 from tests.helpers import random_with_phase
 
@@ -405,5 +406,6 @@ def test_missing_cupy_says_what_to_install(monkeypatch):
     with pytest.raises(ImportError, match=r"linrec\[cuda12\].*linrec\[cuda13\]"):
         _cupy.require()
     with pytest.raises(ImportError, match="pip install"):
-        backend.forward(np.ones(3), np.ones(3), None, None, axis=0, reverse=False,
-                        method="auto")
+        problem = _validate.scan_problem(0.5, np.ones(3), None, axis=0, reverse=False,
+                                         method="auto")
+        backend.forward(problem, np.ones(3), np.ones(3), problem.zero_state(np), None)

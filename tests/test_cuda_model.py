@@ -8,6 +8,7 @@ a small SM count forces the single-pass look-back kernels. Every output starts a
 NaN, so an element the kernels forget to write fails the comparison.
 """
 
+import functools
 import types
 
 import numpy as np
@@ -42,10 +43,8 @@ def _shim(sms):
     """A backend module whose launches run on the model, with NaN-poisoned allocations."""
     xp = _PoisonedNumpy()
     return types.SimpleNamespace(
-        forward=lambda a, b, h0, out, *, axis, reverse, method: backend.forward_with(
-            xp, _model.run, sms, a, b, h0, out, axis=axis, reverse=reverse),
-        backward=lambda gh, a, h, h0, gl, *, axis, reverse, method: backend.backward_with(
-            xp, _model.run, sms, gh, a, h, h0, gl, axis=axis, reverse=reverse),
+        forward=functools.partial(backend.forward_with, xp, _model.run, sms),
+        backward=functools.partial(backend.backward_with, xp, _model.run, sms),
     )
 
 
@@ -209,10 +208,8 @@ def test_every_kernel_is_exercised(monkeypatch):
         _model.run(kernel, *args)
 
     shim = types.SimpleNamespace(
-        forward=lambda a, b, h0, out, *, axis, reverse, method: backend.forward_with(
-            xp, record, FEW_SMS, a, b, h0, out, axis=axis, reverse=reverse),
-        backward=lambda gh, a, h, h0, gl, *, axis, reverse, method: backend.backward_with(
-            xp, record, FEW_SMS, gh, a, h, h0, gl, axis=axis, reverse=reverse),
+        forward=functools.partial(backend.forward_with, xp, record, FEW_SMS),
+        backward=functools.partial(backend.backward_with, xp, record, FEW_SMS),
     )
     monkeypatch.setattr(_namespace, "backend_for", lambda xp: shim)
     rng = np.random.default_rng(4)

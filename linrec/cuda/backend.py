@@ -1,9 +1,10 @@
 """The CuPy backend: canonical strided views, the choice of kernel, and kernel launches.
 
-``forward`` and ``backward`` receive arrays already checked by ``linrec._api`` (same
-number of dimensions, compute dtypes, a non-negative axis, T > 0, a non-empty batch), as
-CuPy arrays on one device. Every operand is described, without copying, as a strided
-``(R, T, C)`` array (``linrec._layout``); broadcast operands keep stride 0.
+``forward`` and ``backward`` receive the ``linrec._validate.Problem`` and arrays brought
+to it by ``linrec._api`` (same number of dimensions, compute dtypes, states never None,
+T > 0, a non-empty batch), as CuPy arrays on one device. Every operand is described,
+without copying, as a strided ``(R, T, C)`` array (``linrec._layout``); broadcast
+operands keep stride 0.
 
 Kernels (``scan.cu``): when time is the faster axis of the output, the tiled kernels (a
 warp scans ``32 * items`` steps, warps of a block share a chain through shared memory,
@@ -46,11 +47,11 @@ def _cupy_launcher():
     return cupy, run, _cupy.sm_count(cupy)
 
 
-def forward(a, b, h0, out, *, axis, reverse, method):
+def forward(problem, a, b, h0, out):
     """``h`` and the final state; see ``linrec.scan`` for the contract.
 
-    ``method`` is ignored: the kernel follows from the layout. Runs on ``b``'s device.
-    Inputs not aligned to their item size are copied first. Raises ImportError /
+    ``problem.method`` is ignored: the kernel follows from the layout. Runs on ``b``'s
+    device. Inputs not aligned to their item size are copied first. Raises ImportError /
     RuntimeError (with the install command) when CuPy or a GPU is missing, ValueError
     for an ``out`` not aligned to its item size.
     """
@@ -66,10 +67,10 @@ def forward(a, b, h0, out, *, axis, reverse, method):
                 f"cupy.empty_like(out)"
             )
         a, b, h0 = (_aligned(x) for x in (a, b, h0))
-        return forward_with(xp, run, sms, a, b, h0, out, axis=axis, reverse=reverse)
+        return forward_with(xp, run, sms, problem, a, b, h0, out)
 
 
-def backward(grad_h, a, h, h0, grad_last, *, axis, reverse, method):
+def backward(problem, grad_h, a, h, h0, grad_last):
     """``(grad_a, grad_b, grad_h0)``; see ``linrec.scan_vjp`` for the contract.
 
     ``grad_a`` has ``h``'s shape with ``a``'s extent along ``axis`` (1 when ``a`` is
@@ -81,8 +82,7 @@ def backward(grad_h, a, h, h0, grad_last, *, axis, reverse, method):
     with _cupy.require().cuda.Device(h.device.id):
         xp, run, sms = _cupy_launcher()
         grad_h, a, h, h0, grad_last = (_aligned(x) for x in (grad_h, a, h, h0, grad_last))
-        return backward_with(xp, run, sms, grad_h, a, h, h0, grad_last, axis=axis,
-                             reverse=reverse)
+        return backward_with(xp, run, sms, problem, grad_h, a, h, h0, grad_last)
 
 
 def _is_aligned(x):
@@ -92,9 +92,9 @@ def _is_aligned(x):
 
 
 def _aligned(x):
-    """``x`` (a CuPy array or None), or an aligned copy of it (see :func:`_is_aligned`);
-    only a view at a byte offset, such as a float buffer viewed as complex, is copied."""
-    return x if x is None or _is_aligned(x) else x.copy()
+    """``x`` (a CuPy array), or an aligned copy of it (see :func:`_is_aligned`); only a
+    view at a byte offset, such as a float buffer viewed as complex, is copied."""
+    return x if _is_aligned(x) else x.copy()
 
 
 def _i64(*values):
@@ -146,27 +146,28 @@ def _chains_grid(chains, threads):
     return (-(-chains // threads),), (threads,)
 
 
-def forward_with(xp, run, sms, a, b, h0, out, *, axis, reverse):
+def _time_last_problem(problem):
+    """``problem`` with its axis moved last (the states keep their shape)."""
+    return problem._replace(shape=problem.batch + (problem.T,),
+                            axis=len(problem.shape) - 1)
+
+
+def forward_with(xp, run, sms, problem, a, b, h0, out):
     """:func:`forward` on array module ``xp`` with launcher ``run`` and ``sms`` SMs."""
-    shape = np.broadcast_shapes(a.shape, b.shape)
+    shape, axis, T = problem.shape, problem.axis, problem.T
     if _copy_to_time_last(b, axis, shape, sms):
-        h, h_last = forward_with(xp, run, sms, _time_last(xp, a, axis),
-                                 _time_last(xp, b, axis), h0, None, axis=len(shape) - 1,
-                                 reverse=reverse)
+        h, h_last = forward_with(xp, run, sms, _time_last_problem(problem),
+                                 _time_last(xp, a, axis), _time_last(xp, b, axis), h0, None)
         h = xp.moveaxis(h, -1, axis)
         if out is None:
             return h, h_last
         out[...] = h
         return out, h_last
-    T = shape[axis]
-    batch = shape[:axis] + shape[axis + 1:]
     ta, tb = a.dtype, b.dtype
     h = _layout.empty_like_layout(xp, b, shape, tb) if out is None else out
-    h_last = xp.empty(batch, tb)
-    if h0 is None:
-        h0 = xp.zeros((1,) * len(batch), tb)
+    h_last = xp.empty(problem.batch, tb)
     all_views = _layout.views(xp, shape, axis, [h, a, b, h0, h_last], [T, T, T, 1, 1])
-    rev = np.int32(1 if reverse else 0)
+    rev = np.int32(1 if problem.reverse else 0)
     for idx in _layout.outer_indices(all_views[0]):
         hv, av, bv, h0v, lv = (v[idx] for v in all_views)
         R, _, C = hv.shape
@@ -202,29 +203,23 @@ def _look_back(xp, run, ta, tb, head, chains, T, dims, rev):
         [*head, *_single_pass_buffers(xp, ta, tb, tiles), *dims, rev])
 
 
-def backward_with(xp, run, sms, grad_h, a, h, h0, grad_last, *, axis, reverse):
+def backward_with(xp, run, sms, problem, grad_h, a, h, h0, grad_last):
     """:func:`backward` on array module ``xp`` with launcher ``run`` and ``sms`` SMs."""
-    shape = h.shape
+    shape, axis, T = problem.shape, problem.axis, problem.T
     if _copy_to_time_last(h, axis, shape, sms):
         moved = [_time_last(xp, x, axis) for x in (grad_h, a, h)]
-        grads = backward_with(xp, run, sms, *moved, h0, grad_last, axis=len(shape) - 1,
-                              reverse=reverse)
+        grads = backward_with(xp, run, sms, _time_last_problem(problem), *moved, h0,
+                              grad_last)
         return xp.moveaxis(grads[0], -1, axis), xp.moveaxis(grads[1], -1, axis), grads[2]
-    T = shape[axis]
-    batch = shape[:axis] + shape[axis + 1:]
     ta, tb = a.dtype, h.dtype
     grad_b = _layout.empty_like_layout(xp, h, shape, tb)
     ga_shape = shape[:axis] + (a.shape[axis],) + shape[axis + 1:]
     grad_a = _layout.empty_like_layout(xp, h, ga_shape, ta)
-    grad_h0 = xp.empty(batch, tb)
-    if h0 is None:
-        h0 = xp.zeros((1,) * len(batch), tb)
-    if grad_last is None:
-        grad_last = xp.zeros((1,) * len(batch), tb)
+    grad_h0 = xp.empty(problem.batch, tb)
     all_views = _layout.views(
         xp, shape, axis, [grad_b, grad_h, a, h, grad_a, h0, grad_last, grad_h0],
         [T, T, T, T, a.shape[axis], 1, 1, 1])
-    rev = np.int32(0 if reverse else 1)
+    rev = np.int32(0 if problem.reverse else 1)
     accumulate = np.int32(1 if a.shape[axis] != T else 0)
     for idx in _layout.outer_indices(all_views[0]):
         gbv, ghv, av, hv, gav, h0v, glv, gh0v = (v[idx] for v in all_views)
