@@ -24,7 +24,7 @@ the tests can drive it with NumPy arrays and their NumPy model of the kernels
 import numpy as np
 
 from linrec import _layout
-from linrec.cuda import _plan
+from linrec.cuda import _kernels, _plan
 from linrec.cuda._strides import element_strides
 
 __all__ = ["forward", "backward", "CHANNEL_THREADS", "CHAIN_THREADS",
@@ -37,7 +37,7 @@ CHANNEL_CHAINS_PER_SM = 256
 
 def _cupy_launcher():
     """``(cupy, run, sms)`` for the current device."""
-    from linrec.cuda import _cupy, _kernels
+    from linrec.cuda import _cupy
 
     cupy = _cupy.require()
 
@@ -97,21 +97,6 @@ def _aligned(x):
     return x if _is_aligned(x) else x.copy()
 
 
-def _i64(*values):
-    return [np.int64(v) for v in values]
-
-
-def _strided(view):
-    """``[view, *element strides]``: a pointer argument followed by its strides."""
-    return [view, *_i64(*element_strides(view))]
-
-
-def _batch(view):
-    """A batch-only ``(R, 1, C)`` view as ``[pointer, stride_r, stride_c]``."""
-    sr, _, sc = element_strides(view)
-    return [view, *_i64(sr, sc)]
-
-
 def _time_is_inner(view):
     """Whether the tiled kernels suit this output view (time the faster-moving axis)."""
     R, T, C = view.shape
@@ -167,40 +152,41 @@ def forward_with(xp, run, sms, problem, a, b, h0, out):
     h = _layout.empty_like_layout(xp, b, shape, tb) if out is None else out
     h_last = xp.empty(problem.batch, tb)
     all_views = _layout.views(xp, shape, axis, [h, a, b, h0, h_last], [T, T, T, 1, 1])
-    rev = np.int32(1 if problem.reverse else 0)
+    rev = 1 if problem.reverse else 0
     for idx in _layout.outer_indices(all_views[0]):
         hv, av, bv, h0v, lv = (v[idx] for v in all_views)
         R, _, C = hv.shape
-        dims = _i64(R, T, C)
+        head = dict(a=av, b=bv, h0=h0v, h=hv, last=lv, R=R, T=T, C=C, rev=rev)
         if not _time_is_inner(hv):
             grid, block = _chains_grid(R * C, CHANNEL_THREADS)
             run("forward_channels", ta, tb, grid, block,
-                [*_strided(av), *_strided(bv), *_batch(h0v), *_strided(hv), *_batch(lv),
-                 *dims, rev])
+                _kernels.arguments("forward_channels", **head))
             continue
-        head = [*_strided(av), *_strided(bv), *_batch(h0v), *_strided(hv), *_batch(lv)]
         plan = _plan.tiles(T, R * C, tb.itemsize, sms)
         if plan.nseg > 1:
-            _look_back(xp, run, ta, tb, head, R * C, T, dims, rev)
+            _look_back(xp, run, ta, tb, head, R * C)
             continue
         grid, block = _tiled_grid(plan, 1)
         run("forward_tiles", ta, tb, grid, block,
-            [*head, *dims, np.int32(plan.group_warps), np.int64(plan.seg_len), rev])
+            _kernels.arguments("forward_tiles", **head, group_warps=plan.group_warps,
+                               seg_len=plan.seg_len))
     return h, h_last
 
 
 def _single_pass_buffers(xp, ta, tb, tiles):
-    """``[status, agg_a, agg_b, inc]`` of a look-back kernel over ``tiles`` tiles: the
-    ticket counter and status flags zeroed, the published pairs and states fresh."""
-    return [xp.zeros(tiles + 1, np.int32), xp.empty(tiles, ta), xp.empty(tiles, tb),
-            xp.empty(tiles, tb)]
+    """The ``status``, ``agg_a``, ``agg_b`` and ``inc`` arrays of a look-back kernel over
+    ``tiles`` tiles: the ticket counter and status flags zeroed, the published pairs and
+    states fresh."""
+    return dict(status=xp.zeros(tiles + 1, np.int32), agg_a=xp.empty(tiles, ta),
+                agg_b=xp.empty(tiles, tb), inc=xp.empty(tiles, tb))
 
 
-def _look_back(xp, run, ta, tb, head, chains, T, dims, rev):
+def _look_back(xp, run, ta, tb, head, chains):
     """The single-pass forward scan (``forward_lookback``), one block per tile."""
-    tiles = chains * -(-T // _plan.tile_steps(tb.itemsize))
+    tiles = chains * -(-head["T"] // _plan.tile_steps(tb.itemsize))
     run("forward_lookback", ta, tb, (tiles,), (_plan.WARPS * _plan.WARP,),
-        [*head, *_single_pass_buffers(xp, ta, tb, tiles), *dims, rev])
+        _kernels.arguments("forward_lookback", **head,
+                           **_single_pass_buffers(xp, ta, tb, tiles)))
 
 
 def backward_with(xp, run, sms, problem, grad_h, a, h, h0, grad_last):
@@ -219,37 +205,37 @@ def backward_with(xp, run, sms, problem, grad_h, a, h, h0, grad_last):
     all_views = _layout.views(
         xp, shape, axis, [grad_b, grad_h, a, h, grad_a, h0, grad_last, grad_h0],
         [T, T, T, T, a.shape[axis], 1, 1, 1])
-    rev = np.int32(0 if problem.reverse else 1)
-    accumulate = np.int32(1 if a.shape[axis] != T else 0)
+    rev = 0 if problem.reverse else 1
+    accumulate = 1 if a.shape[axis] != T else 0
     for idx in _layout.outer_indices(all_views[0]):
         gbv, ghv, av, hv, gav, h0v, glv, gh0v = (v[idx] for v in all_views)
         R, _, C = gbv.shape
-        dims = _i64(R, T, C)
-        head = [*_strided(ghv), *_strided(av), *_strided(hv), *_batch(h0v), *_batch(glv)]
+        head = dict(gh=ghv, a=av, h=hv, h0=h0v, glast=glv, gb=gbv, gh0=gh0v, R=R, T=T, C=C,
+                    rev=rev, accumulate=accumulate)
         if not _time_is_inner(gbv):
             grid, block = _chains_grid(R * C, CHANNEL_THREADS)
             run("backward_channels", ta, tb, grid, block,
-                [*head, *_strided(gav), *_strided(gbv), *_batch(gh0v), *dims, rev,
-                 accumulate])
+                _kernels.arguments("backward_channels", **head, ga=gav))
             continue
         plan = _plan.tiles(T, R * C, tb.itemsize, sms)
         if plan.nseg == 1:
             grid, block = _tiled_grid(plan, 1)
             run("backward_tiles", ta, tb, grid, block,
-                [*head, *_strided(gav), *_strided(gbv), *_batch(gh0v), *dims,
-                 np.int32(plan.group_warps), np.int64(plan.seg_len), rev, accumulate])
+                _kernels.arguments("backward_tiles", **head, ga=gav,
+                                   group_warps=plan.group_warps, seg_len=plan.seg_len))
             continue
         per_chain = -(-T // _plan.tile_steps(tb.itemsize))
         tiles = R * C * per_chain
-        grad_a_args = [*_strided(gav), np.int64(0)]
+        ga_args = dict(ga=gav, ga_seg=0)
         if accumulate:
             partial = xp.empty((per_chain, R * C), ta)
-            grad_a_args = [partial, *_i64(C, 0, 1, R * C)]
+            ga_args = dict(ga=(partial, (C, 0, 1)), ga_seg=R * C)
         run("backward_lookback", ta, tb, (tiles,), (_plan.WARPS * _plan.WARP,),
-            [*head, *grad_a_args, *_strided(gbv), *_batch(gh0v),
-             *_single_pass_buffers(xp, ta, tb, tiles), *dims, rev, accumulate])
+            _kernels.arguments("backward_lookback", **head, **ga_args,
+                               **_single_pass_buffers(xp, ta, tb, tiles)))
         if accumulate:
             grid, block = _chains_grid(R * C, CHAIN_THREADS)
             run("sum_segments", ta, tb, grid, block,
-                [partial, *_batch(gav), *_i64(R, C, per_chain)])
+                _kernels.arguments("sum_segments", partial=partial, out=gav, R=R, C=C,
+                                   nseg=per_chain))
     return grad_a, grad_b, grad_h0

@@ -177,7 +177,7 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) backward_tiles(
     const TA* __restrict__ a, long long a_sr, long long a_st, long long a_sc,
     const TB* __restrict__ h, long long h_sr, long long h_st, long long h_sc,
     const TB* __restrict__ h0, long long h0_sr, long long h0_sc,
-    const TB* __restrict__ glast, long long gl_sr, long long gl_sc,
+    const TB* __restrict__ glast, long long glast_sr, long long glast_sc,
     TA* __restrict__ ga, long long ga_sr, long long ga_st, long long ga_sc,
     TB* __restrict__ gb, long long gb_sr, long long gb_st, long long gb_sc,
     TB* __restrict__ gh0, long long gh0_sr, long long gh0_sc,
@@ -203,7 +203,7 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) backward_tiles(
     TB carry = zero<TB>();
     TB start_state = zero<TB>();
     if (at.valid) {
-        carry = glast[at.r * gl_sr + at.c * gl_sc];
+        carry = glast[at.r * glast_sr + at.c * glast_sc];
         start_state = h0[at.r * h0_sr + at.c * h0_sc];
     }
     TA total = zero<TA>();
@@ -285,7 +285,7 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) backward_lookback(
     const TA* __restrict__ a, long long a_sr, long long a_st, long long a_sc,
     const TB* __restrict__ h, long long h_sr, long long h_st, long long h_sc,
     const TB* __restrict__ h0, long long h0_sr, long long h0_sc,
-    const TB* __restrict__ glast, long long gl_sr, long long gl_sc,
+    const TB* __restrict__ glast, long long glast_sr, long long glast_sc,
     TA* __restrict__ ga, long long ga_sr, long long ga_st, long long ga_sc, long long ga_seg,
     TB* __restrict__ gb, long long gb_sr, long long gb_st, long long gb_sc,
     TB* __restrict__ gh0, long long gh0_sr, long long gh0_sc,
@@ -343,7 +343,7 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) backward_lookback(
     block_prefix<TA, TB, WARPS>(warp_a, warp_b, warp, before_warp, whole);
     if (warp == 0) {
         const TB entering = single_pass_carry(status, agg_a, agg_b, inc, at, chains, whole,
-                                              glast[r * gl_sr + c * gl_sc], lane);
+                                              glast[r * glast_sr + c * glast_sc], lane);
         if (lane == 0) {
             carry_in = entering;
             if ((at.m + 1) * tile >= T) gh0[r * gh0_sr + c * gh0_sc] = apply(whole, entering);
@@ -443,7 +443,7 @@ __global__ void backward_channels(
     const TA* __restrict__ a, long long a_sr, long long a_st, long long a_sc,
     const TB* __restrict__ h, long long h_sr, long long h_st, long long h_sc,
     const TB* __restrict__ h0, long long h0_sr, long long h0_sc,
-    const TB* __restrict__ glast, long long gl_sr, long long gl_sc,
+    const TB* __restrict__ glast, long long glast_sr, long long glast_sc,
     TA* __restrict__ ga, long long ga_sr, long long ga_st, long long ga_sc,
     TB* __restrict__ gb, long long gb_sr, long long gb_st, long long gb_sc,
     TB* __restrict__ gh0, long long gh0_sr, long long gh0_sc,
@@ -460,7 +460,7 @@ __global__ void backward_channels(
     TB* pgb = gb + r * gb_sr + c * gb_sc + t0 * gb_st;
     const long long dgh = dir * gh_st, da = dir * a_st, dh = dir * h_st;
     const long long dga = dir * ga_st, dgb = dir * gb_st;
-    TB carry = glast[r * gl_sr + c * gl_sc];
+    TB carry = glast[r * glast_sr + c * glast_sc];
     TA total = zero<TA>();
     long long tau = 0;
     // Whole groups whose every step has a successor in h (tau + 1 < T).
