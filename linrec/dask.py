@@ -1,6 +1,7 @@
 """Linear recurrences on dask arrays: the chunked scan, lazy, one task per chunk and pass.
 
-``scan`` builds three passes over the blocks of ``b`` (see ``shared/DESIGN.md``):
+``scan`` builds three passes over the blocks of ``b`` (the chunked scan of
+``docs/internals.md``):
 
 1. summary: each chunk along the scan axis is scanned from a zero state with
    :func:`linrec.scan` (Numba for NumPy chunks, CUDA for CuPy chunks); the task keeps only
