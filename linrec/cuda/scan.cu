@@ -136,26 +136,10 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) forward_lookback(
         step.b = bv[i];
         own = compose(own, step);
     }
-    const Pair<TA, TB> inclusive = warp_inclusive(own, lane);
-    const Pair<TA, TB> before_lane = warp_exclusive(inclusive, lane);
-    const Pair<TA, TB> total = warp_total(inclusive);
-    if (lane == 0) {
-        warp_a[warp] = total.a;
-        warp_b[warp] = total.b;
-    }
-    __syncthreads();
-    Pair<TA, TB> before_warp, whole;
-    block_prefix<TA, TB, WARPS>(warp_a, warp_b, warp, before_warp, whole);
-    if (warp == 0) {
-        const TB entering = single_pass_carry(status, agg_a, agg_b, inc, at, chains, whole,
-                                              h0[r * h0_sr + c * h0_sc], lane);
-        if (lane == 0) {
-            carry_in = entering;
-            if ((at.m + 1) * tile >= T) last[r * last_sr + c * last_sc] = apply(whole, entering);
-        }
-    }
-    __syncthreads();
-    TB s = apply(before_lane, apply(before_warp, carry_in));
+    TB s = tile_entry_state<TA, TB, WARPS>(
+        own, warp_a, warp_b, carry_in, status, agg_a, agg_b, inc, at, chains,
+        h0 + r * h0_sr + c * h0_sc, (at.m + 1) * tile >= T,
+        last + r * last_sr + c * last_sc, warp, lane);
 #pragma unroll
     for (int i = 0; i < ITEMS; ++i) {
         s = av[i] * s + bv[i];
@@ -331,26 +315,10 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) backward_lookback(
         step.b = step.a * gv[i];
         own = compose(own, step);
     }
-    const Pair<TA, TB> inclusive = warp_inclusive(own, lane);
-    const Pair<TA, TB> before_lane = warp_exclusive(inclusive, lane);
-    const Pair<TA, TB> total = warp_total(inclusive);
-    if (lane == 0) {
-        warp_a[warp] = total.a;
-        warp_b[warp] = total.b;
-    }
-    __syncthreads();
-    Pair<TA, TB> before_warp, whole;
-    block_prefix<TA, TB, WARPS>(warp_a, warp_b, warp, before_warp, whole);
-    if (warp == 0) {
-        const TB entering = single_pass_carry(status, agg_a, agg_b, inc, at, chains, whole,
-                                              glast[r * glast_sr + c * glast_sc], lane);
-        if (lane == 0) {
-            carry_in = entering;
-            if ((at.m + 1) * tile >= T) gh0[r * gh0_sr + c * gh0_sc] = apply(whole, entering);
-        }
-    }
-    __syncthreads();
-    TB s = apply(before_lane, apply(before_warp, carry_in));
+    TB s = tile_entry_state<TA, TB, WARPS>(
+        own, warp_a, warp_b, carry_in, status, agg_a, agg_b, inc, at, chains,
+        glast + r * glast_sr + c * glast_sc, (at.m + 1) * tile >= T,
+        gh0 + r * gh0_sr + c * gh0_sc, warp, lane);
     TA gav[ITEMS];
 #pragma unroll
     for (int i = 0; i < ITEMS; ++i) {
