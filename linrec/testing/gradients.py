@@ -13,7 +13,7 @@ parameters they perturb in place. All of them take their differences from one
 
 import numpy as np
 
-from linrec._host import to_numpy
+from linrec._host import to_numpy, wide
 
 __all__ = ["check_gradients", "check_layer", "check_model", "numeric_gradient",
            "relative_error"]
@@ -25,8 +25,7 @@ def _wide_input(x):
     """Float inputs as float64 / complex128 NumPy copies; others unchanged."""
     if isinstance(x, float | complex | np.floating | np.complexfloating) or (
             hasattr(x, "dtype") and np.dtype(x.dtype).kind in "fc"):
-        x = to_numpy(x)
-        return x.astype(np.complex128 if x.dtype.kind == "c" else np.float64)
+        return wide(x)
     return x
 
 
