@@ -28,6 +28,7 @@ digits: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check linrec tests benchmarks
+	$(VENV)/bin/lint-imports
 
 test: $(STAMP) lint
 	$(PY) -m pytest -q --doctest-modules linrec/cpu/kernels.py linrec/cpu/gufuncs.py tests

@@ -50,7 +50,8 @@ def bench(xp, sync, *, batch, steps, lookback, features, d_model, d_state, layer
     rng = np.random.default_rng(0)
     model = Model(features, horizon=48, d_model=d_model, d_state=d_state, n_layers=layers,
                   bidirectional=bidirectional, pool="window", xp=xp)
-    opt = Adam(model.parameters(), lr=1e-3, weight_decay=0.05)
+    opt = Adam(model.parameters(), groups=model.param_groups(), lr=1e-3,
+               weight_decay=0.05)
     x = xp.asarray(rng.standard_normal((batch, lookback, features)).astype(np.float32))
     y = xp.asarray(rng.standard_normal((batch, 48, 1)).astype(np.float32))
 

@@ -1,176 +1,21 @@
 """The public scan functions: validation, broadcasting, dtype rules and backend dispatch.
 
-Everything here is independent of the compute backend. Inputs are checked and brought to a
-canonical form (same number of dimensions, the compute dtypes, a non-negative axis), then
-handed to the backend that owns the arrays' namespace: ``linrec.cpu`` for NumPy,
-``linrec.cuda`` for CuPy. Backends never see T == 0 or an empty batch.
+Everything here is independent of the compute backend. Inputs are checked by
+``linrec._validate`` (which describes the problem once, as a ``Problem``), brought to a
+canonical form (same number of dimensions, the compute dtypes, zero states where none
+were given), then handed with the ``Problem`` to the backend that owns the arrays'
+namespace: ``linrec.cpu`` for NumPy, ``linrec.cuda`` for CuPy. Backends never see T == 0
+or an empty batch.
 """
-
-import numbers
 
 import numpy as np
 
-from linrec import _namespace
+from linrec import _namespace, _validate
+from linrec.cpu.backend import SCHEDULES
 
 __all__ = ["scan", "scan_vjp", "METHODS"]
 
-METHODS = ("auto", "rows", "channels", "chunked")
-
-_SUPPORTED = (np.float32, np.float64, np.complex64, np.complex128)
-
-
-def _coerce(name, x):
-    """Lists and tuples become NumPy arrays; arrays and scalars pass through."""
-    if not isinstance(x, list | tuple):
-        return x
-    try:
-        return np.asarray(x)
-    except ValueError as error:
-        raise ValueError(
-            f"{name} is a {type(x).__name__} that is not a rectangular array of numbers "
-            f"({error}); give every row the same length, or pass a NumPy array"
-        ) from None
-
-
-def _check_given(**named):
-    """TypeError for a required argument that is None."""
-    for name, x in named.items():
-        if x is None:
-            raise TypeError(f"{name} is None; it is required: pass an array")
-
-
-def _check_flag(name, x):
-    """``x`` as a bool; TypeError unless it is True or False (Python or NumPy)."""
-    if not isinstance(x, bool | np.bool_):
-        raise TypeError(f"{name} must be True or False, got {x!r}")
-    return bool(x)
-
-
-def _dtype_of(name, x):
-    """The dtype ``x`` takes part in promotion with (a Python scalar stays weak)."""
-    if isinstance(x, bool | np.bool_):
-        raise TypeError(
-            f"{name} is a bool; linrec computes in floating point: pass a float instead"
-        )
-    if isinstance(x, numbers.Number) and not isinstance(x, np.generic):
-        if not isinstance(x, int | float | complex):
-            raise TypeError(
-                f"{name} is a {type(x).__name__}; linrec takes Python int, float or "
-                f"complex scalars: convert it first, e.g. float({name})"
-            )
-        return x
-    dtype = x.dtype
-    if dtype.kind in "biu":
-        raise TypeError(
-            f"{name} has integer or bool dtype {dtype}; linrec computes in floating "
-            f"point: convert it first, e.g. {name}.astype(np.float64)"
-        )
-    if dtype.kind not in "fc" or dtype.type not in _SUPPORTED:
-        raise TypeError(
-            f"{name} has dtype {dtype}; linrec supports float32, float64, complex64 and "
-            f"complex128: convert it first, e.g. {name}.astype(np.float32)"
-        )
-    return dtype
-
-
-def _result_dtype(named):
-    """NumPy's promotion over (name, value) pairs, restricted to the supported dtypes."""
-    dtype = np.result_type(*[_dtype_of(name, x) for name, x in named if x is not None])
-    if dtype.type not in _SUPPORTED:
-        dtype = np.result_type(dtype, np.float32)
-    if dtype.type not in _SUPPORTED:
-        raise TypeError(f"inputs promote to {dtype}, which linrec does not support")
-    return dtype
-
-
-def _real_dtype(dtype):
-    return np.finfo(dtype).dtype
-
-
-def _is_complex(x):
-    if isinstance(x, numbers.Number) and not isinstance(x, np.generic):
-        return isinstance(x, complex)
-    return x.dtype.kind == "c"
-
-
-def _as_array(xp, name, x, dtype):
-    """``x`` as an array of ``xp`` with ``dtype``, copying only when the dtype differs.
-
-    Python and NumPy scalars become 0-d arrays of ``xp``: a NumPy scalar (``cp.float32``
-    *is* ``np.float32``) must reach a CuPy kernel as a device array, never by value.
-    """
-    if isinstance(x, numbers.Number | np.generic):
-        return xp.asarray(x, dtype=dtype)
-    if x.dtype != dtype:
-        return x.astype(dtype)
-    return x
-
-
-def _broadcast_shape(named_shapes):
-    try:
-        return np.broadcast_shapes(*[s for _, s in named_shapes])
-    except ValueError:
-        desc = ", ".join(f"{n} {tuple(s)}" for n, s in named_shapes)
-        raise ValueError(
-            f"shapes do not broadcast: {desc}; give a the shape of b, or size 1 on the "
-            f"axes where it is constant (e.g. (C, 1) for one coefficient per channel)"
-        ) from None
-
-
-def _normalise_axis(axis, ndim, name="axis"):
-    if not isinstance(axis, numbers.Integral) or isinstance(axis, bool):
-        raise TypeError(f"{name} must be an int, got {type(axis).__name__}")
-    if not -ndim <= axis < ndim:
-        raise np.exceptions.AxisError(
-            f"{name}={axis} is out of range for arrays with {ndim} dimension(s); "
-            f"use an axis in [{-ndim}, {ndim - 1}]"
-        )
-    return int(axis) % ndim
-
-
-def _pad_dims(xp, x, ndim):
-    return xp.reshape(x, (1,) * (ndim - x.ndim) + tuple(x.shape)) if x.ndim < ndim else x
-
-
-def _batch_shape(shape, axis):
-    return tuple(shape[:axis]) + tuple(shape[axis + 1:])
-
-
-def _check_state(xp, name, x, batch, ndim, dtype):
-    """An h0-like argument, checked against the batch shape (b's shape less the axis)."""
-    if x is None:
-        return None
-    if getattr(x, "ndim", 0) == ndim and ndim > 0:
-        raise ValueError(
-            f"{name} has shape {tuple(x.shape)} with as many dimensions as b; it must "
-            f"have b's shape without the scan axis, {batch}: drop the axis, e.g. "
-            f"{name}.squeeze(axis)"
-        )
-    shape = tuple(getattr(x, "shape", ()))
-    try:
-        if np.broadcast_shapes(shape, batch) != batch:
-            raise ValueError
-    except ValueError:
-        raise ValueError(
-            f"{name} has shape {shape}, which does not broadcast to b's shape without "
-            f"the scan axis, {batch}"
-        ) from None
-    return _pad_dims(xp, _as_array(xp, name, x, dtype), len(batch))
-
-
-def _check_method(method):
-    if method not in METHODS:
-        raise ValueError(f"method={method!r} is not one of {METHODS}")
-
-
-def _reduce_to(xp, g, shape):
-    """Sum ``g`` over the axes where ``shape`` (left-padded) is 1 and ``g`` is not."""
-    shape = tuple(shape)
-    padded = (1,) * (g.ndim - len(shape)) + shape
-    axes = tuple(i for i, (n, m) in enumerate(zip(padded, g.shape)) if n == 1 and m != 1)
-    if axes:
-        g = xp.sum(g, axis=axes, keepdims=True)
-    return xp.reshape(g, shape)
+METHODS = ("auto", *SCHEDULES)
 
 
 def _address(x):
@@ -227,8 +72,9 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False, return_last=False, out=None,
         elements apart (checked conservatively, with the dimensions sorted by stride), is
         rejected.
     method : {"auto", "rows", "channels", "chunked"}
-        Force a CPU strategy (for tests and benchmarks); "auto" picks one from the shape
-        and strides. Ignored by the CUDA backend.
+        Force a CPU schedule (a name in ``linrec.cpu.backend.SCHEDULES``; for tests and
+        benchmarks); "auto" picks one from the shape and strides. Ignored by the CUDA
+        backend.
 
     Returns
     -------
@@ -273,38 +119,31 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False, return_last=False, out=None,
     times any later growth of the products of ``|a|`` in the chunk; that is within the
     bound above while ``|state| < 2 / (u * T)``.
     """
-    _check_method(method)
-    _check_given(a=a, b=b)
-    reverse, return_last = _check_flag("reverse", reverse), _check_flag("return_last",
-                                                                        return_last)
+    _validate.check_method(method, METHODS)
+    _validate.check_given(a=a, b=b)
+    reverse = _validate.check_flag("reverse", reverse)
+    return_last = _validate.check_flag("return_last", return_last)
     xp = _namespace.namespace_of(a=a, b=b, h0=h0, out=out)
-    a, b, h0 = _coerce("a", a), _coerce("b", b), _coerce("h0", h0)
-    b_dtype = _dtype_of("b", b)
-    if isinstance(b_dtype, numbers.Number) or getattr(b, "ndim", 0) == 0:
-        raise ValueError("b must have at least one dimension: the scan axis")
-    dtype = _result_dtype([("a", a), ("b", b), ("h0", h0)])
-    a_dtype = dtype if _is_complex(a) else _real_dtype(dtype)
-    a = _as_array(xp, "a", a, a_dtype)
-    b = _as_array(xp, "b", b, dtype)
-    shape = _broadcast_shape([("a", a.shape), ("b", b.shape)])
-    ndim = len(shape)
-    axis = _normalise_axis(axis, ndim)
-    a, b = _pad_dims(xp, a, ndim), _pad_dims(xp, b, ndim)
-    batch = _batch_shape(shape, axis)
-    h0 = _check_state(xp, "h0", h0, batch, ndim, dtype)
+    a, b, h0 = (_validate.coerce(n, x) for n, x in (("a", a), ("b", b), ("h0", h0)))
+    p = _validate.scan_problem(a, b, h0, axis=axis, reverse=reverse, method=method)
+    ndim = len(p.shape)
+    a = _validate.pad_dims(xp, _validate.as_array(xp, a, p.a_dtype), ndim)
+    b = _validate.pad_dims(xp, _validate.as_array(xp, b, p.dtype), ndim)
+    if h0 is not None:
+        h0 = _validate.pad_dims(xp, _validate.as_array(xp, h0, p.dtype), len(p.batch))
     if out is not None:
-        _check_out(xp, out, shape, dtype)
+        _check_out(xp, out, p.shape, p.dtype)
         a, b = _unalias(xp, out, a), _unalias(xp, out, b)
         if h0 is not None:
             h0 = _unalias(xp, out, h0)
-    if shape[axis] == 0 or 0 in batch:
-        h = xp.empty(shape, dtype=dtype) if out is None else out
-        h_last = xp.zeros(batch, dtype=dtype)
+    if p.empty:
+        h = xp.empty(p.shape, dtype=p.dtype) if out is None else out
+        h_last = xp.zeros(p.batch, dtype=p.dtype)
         if h0 is not None:
             h_last = h_last + h0
         return (h, h_last) if return_last else h
-    backend = _namespace.backend_for(xp)
-    h, h_last = backend.forward(a, b, h0, out, axis=axis, reverse=reverse, method=method)
+    h0 = p.zero_state(xp) if h0 is None else h0
+    h, h_last = _namespace.backend_for(xp).forward(p, a, b, h0, out)
     return (h, h_last) if return_last else h
 
 
@@ -408,53 +247,35 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None,
     scalar ``a``) is NumPy's pairwise sum in ``a``'s dtype. The overflow guarantees of
     :func:`scan` hold for the gradients too.
     """
-    _check_method(method)
-    _check_given(grad_h=grad_h, a=a, h=h)
-    reverse = _check_flag("reverse", reverse)
+    _validate.check_method(method, METHODS)
+    _validate.check_given(grad_h=grad_h, a=a, h=h)
+    reverse = _validate.check_flag("reverse", reverse)
     xp = _namespace.namespace_of(grad_h=grad_h, a=a, h=h, h0=h0, grad_last=grad_last)
-    grad_h, a, h = _coerce("grad_h", grad_h), _coerce("a", a), _coerce("h", h)
-    h0, grad_last = _coerce("h0", h0), _coerce("grad_last", grad_last)
-    for name, x in (("grad_h", grad_h), ("h", h)):
-        if isinstance(_dtype_of(name, x), numbers.Number) or x.ndim == 0:
-            raise ValueError(f"{name} must be an array with at least one dimension")
-    if tuple(grad_h.shape) != tuple(h.shape):
-        raise ValueError(
-            f"grad_h has shape {tuple(grad_h.shape)} but h has shape {tuple(h.shape)}; "
-            f"grad_h must be dL/dh, exactly h's shape"
-        )
-    dtype = _result_dtype([("grad_h", grad_h), ("a", a), ("h", h), ("h0", h0),
-                           ("grad_last", grad_last)])
-    a_shape = tuple(getattr(a, "shape", ()))
-    a_complex = _is_complex(a)
-    h0_shape = None if h0 is None else tuple(getattr(h0, "shape", ()))
-    h0_complex = h0 is not None and _is_complex(h0)
-    a = _as_array(xp, "a", a, dtype if a_complex else _real_dtype(dtype))
-    shape = tuple(h.shape)
-    if _broadcast_shape([("a", a.shape), ("h", shape)]) != shape:
-        raise ValueError(
-            f"a has shape {a_shape}, which does not broadcast to h's shape {shape}"
-        )
-    ndim = len(shape)
-    axis = _normalise_axis(axis, ndim)
-    a = _pad_dims(xp, a, ndim)
-    batch = _batch_shape(shape, axis)
-    grad_h = _as_array(xp, "grad_h", grad_h, dtype)
-    h = _as_array(xp, "h", h, dtype)
-    h0_arr = _check_state(xp, "h0", h0, batch, ndim, dtype)
-    grad_last = _check_state(xp, "grad_last", grad_last, batch, ndim, dtype)
-    if shape[axis] == 0 or 0 in batch:
+    grad_h, a, h, h0, grad_last = (
+        _validate.coerce(n, x) for n, x in (("grad_h", grad_h), ("a", a), ("h", h),
+                                            ("h0", h0), ("grad_last", grad_last)))
+    p = _validate.vjp_problem(grad_h, a, h, h0, grad_last, axis=axis, reverse=reverse,
+                              method=method)
+    a_shape = np.shape(a)
+    a = _validate.pad_dims(xp, _validate.as_array(xp, a, p.a_dtype), len(p.shape))
+    grad_h, h = (_validate.as_array(xp, x, p.dtype) for x in (grad_h, h))
+    h0_arr, grad_last = (
+        None if x is None else
+        _validate.pad_dims(xp, _validate.as_array(xp, x, p.dtype), len(p.batch))
+        for x in (h0, grad_last))
+    if p.empty:
         grad_a = xp.zeros(a.shape, dtype=a.dtype)
-        grad_b = xp.zeros(shape, dtype=dtype)
-        grad_h0 = xp.zeros(batch, dtype=dtype)
+        grad_b = xp.zeros(p.shape, dtype=p.dtype)
+        grad_h0 = xp.zeros(p.batch, dtype=p.dtype)
         if grad_last is not None:
             grad_h0 = grad_h0 + grad_last
     else:
-        backend = _namespace.backend_for(xp)
-        grad_a, grad_b, grad_h0 = backend.backward(
-            grad_h, a, h, h0_arr, grad_last, axis=axis, reverse=reverse, method=method)
-    grad_a = _reduce_to(xp, grad_a, a_shape)
+        grad_a, grad_b, grad_h0 = _namespace.backend_for(xp).backward(
+            p, grad_h, a, h, p.zero_state(xp) if h0_arr is None else h0_arr,
+            p.zero_state(xp) if grad_last is None else grad_last)
+    grad_a = _validate.sum_to(xp, grad_a, a_shape)
     if h0 is None:
         return grad_a, grad_b, grad_h0
-    if not h0_complex and grad_h0.dtype.kind == "c":
+    if not _validate.is_complex(h0) and grad_h0.dtype.kind == "c":
         grad_h0 = grad_h0.real
-    return grad_a, grad_b, _reduce_to(xp, grad_h0, h0_shape)
+    return grad_a, grad_b, _validate.sum_to(xp, grad_h0, np.shape(h0))

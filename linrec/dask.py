@@ -1,6 +1,7 @@
 """Linear recurrences on dask arrays: the chunked scan, lazy, one task per chunk and pass.
 
-``scan`` builds three passes over the blocks of ``b`` (see ``shared/DESIGN.md``):
+``scan`` builds three passes over the blocks of ``b`` (the chunked scan of
+``docs/internals.md``):
 
 1. summary: each chunk along the scan axis is scanned from a zero state with
    :func:`linrec.scan` (Numba for NumPy chunks, CUDA for CuPy chunks); the task keeps only
@@ -35,7 +36,7 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
 import linrec
-from linrec import _api, _namespace
+from linrec import _namespace, _validate
 
 __all__ = ["scan", "scan_vjp"]
 
@@ -112,14 +113,21 @@ def _unify(named, shape):
     return tuple(chunks), unified
 
 
-def _state(name, x, batch, batch_chunks, ndim, dtype, like):
-    """An h0-like argument as a dask array of exactly the batch shape and chunks."""
+def _state(x, problem, batch_chunks, like):
+    """An h0-like argument (checked by ``linrec._validate``) as a dask array of exactly
+    the batch shape and chunks."""
     if x is None:
         return None
-    x = _as_dask(x, dtype, like)
-    _check_known(name, x)
-    x = _api._check_state(da, name, x, batch, ndim, dtype)
-    return da.broadcast_to(x, batch).rechunk(batch_chunks)
+    x = _validate.pad_dims(da, _as_dask(x, problem.dtype, like), len(problem.batch))
+    return da.broadcast_to(x, problem.batch).rechunk(batch_chunks)
+
+
+def _check_all_known(**named):
+    """:func:`_check_known` on every dask array of ``named`` (before shapes are compared,
+    which unknown sizes would make meaningless)."""
+    for name, x in named.items():
+        if isinstance(x, Array):
+            _check_known(name, x)
 
 
 def _block(x, idx):
@@ -244,24 +252,17 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False):
         ``axis`` out of range.
     """
     _require_dask("scan", a=a, b=b, h0=h0)
-    _api._check_given(a=a, b=b)
-    reverse = _api._check_flag("reverse", reverse)
+    _validate.check_given(a=a, b=b)
+    reverse = _validate.check_flag("reverse", reverse)
     _check_kinds(a=a, b=b, h0=h0)
-    a, b, h0 = _api._coerce("a", a), _api._coerce("b", b), _api._coerce("h0", h0)
-    dtype = _api._result_dtype([("a", a), ("b", b), ("h0", h0)])
-    if getattr(b, "ndim", 0) == 0:
-        raise ValueError("b must have at least one dimension: the scan axis")
+    a, b, h0 = (_validate.coerce(n, x) for n, x in (("a", a), ("b", b), ("h0", h0)))
+    _check_all_known(a=a, b=b, h0=h0)
+    p = _validate.scan_problem(a, b, h0, axis=axis, reverse=reverse, method="auto")
+    dtype, shape, axis, ndim = p.dtype, p.shape, p.axis, len(p.shape)
     like = _like(b, a, h0)
-    a = _as_dask(a, dtype if _api._is_complex(a) else _api._real_dtype(dtype), like)
-    b = _as_dask(b, dtype, like)
-    _check_known("a", a)
-    _check_known("b", b)
-    shape = _api._broadcast_shape([("a", a.shape), ("b", b.shape)])
-    ndim = len(shape)
-    axis = _api._normalise_axis(axis, ndim)
+    a, b = _as_dask(a, p.a_dtype, like), _as_dask(b, dtype, like)
     chunks, (b, a) = _unify([("b", _pad(b, ndim)), ("a", _pad(a, ndim))], shape)
-    batch = _api._batch_shape(shape, axis)
-    h0 = _state("h0", h0, batch, _api._batch_shape(chunks, axis), ndim, dtype, like)
+    h0 = _state(h0, p, chunks[:axis] + chunks[axis + 1:], like)
 
     token = tokenize(a, b, h0, axis, reverse)
     summary, carry, name = (f"linrec-scan-{p}-{token}" for p in ("summary", "carry", "h"))
@@ -283,16 +284,6 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False):
     deps = [x for x in (a, b, h0) if x is not None]
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=deps)
     return Array(graph, name, chunks, meta=b._meta.astype(dtype))
-
-
-def _reduce_to(x, shape):
-    """Sum dask ``x`` over the dims where ``shape`` (left-padded) is 1; reshape to it."""
-    padded = (1,) * (x.ndim - len(shape)) + tuple(shape)
-    axes = tuple(d for d, (n, m) in enumerate(zip(padded, x.shape, strict=True))
-                 if n == 1 and m != 1)
-    if axes:
-        x = x.sum(axis=axes, keepdims=True)
-    return x.reshape(shape)
 
 
 def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None):
@@ -338,41 +329,26 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None):
         ``axis`` out of range.
     """
     _require_dask("scan_vjp", grad_h=grad_h, h=h)
-    _api._check_given(grad_h=grad_h, a=a, h=h)
-    reverse = _api._check_flag("reverse", reverse)
-    _check_kinds(grad_h=grad_h, a=a, h=h, h0=h0, grad_last=grad_last)
-    grad_h, a, h = (_api._coerce(n, x) for n, x in (("grad_h", grad_h), ("a", a), ("h", h)))
-    h0, grad_last = _api._coerce("h0", h0), _api._coerce("grad_last", grad_last)
-    for label, x in (("grad_h", grad_h), ("h", h)):
-        if getattr(x, "ndim", 0) == 0:
-            raise ValueError(f"{label} must be an array with at least one dimension")
-    if tuple(grad_h.shape) != tuple(h.shape):
-        raise ValueError(
-            f"grad_h has shape {tuple(grad_h.shape)} but h has shape {tuple(h.shape)}; "
-            f"grad_h must be dL/dh, exactly h's shape"
-        )
-    dtype = _api._result_dtype([("grad_h", grad_h), ("a", a), ("h", h), ("h0", h0),
-                                ("grad_last", grad_last)])
-    a_shape = tuple(getattr(a, "shape", ()))
+    _validate.check_given(grad_h=grad_h, a=a, h=h)
+    reverse = _validate.check_flag("reverse", reverse)
+    named = dict(grad_h=grad_h, a=a, h=h, h0=h0, grad_last=grad_last)
+    _check_kinds(**named)
+    grad_h, a, h, h0, grad_last = (_validate.coerce(n, x) for n, x in named.items())
+    _check_all_known(grad_h=grad_h, a=a, h=h, h0=h0, grad_last=grad_last)
+    p = _validate.vjp_problem(grad_h, a, h, h0, grad_last, axis=axis, reverse=reverse,
+                              method="auto")
+    dtype, shape, axis, ndim = p.dtype, p.shape, p.axis, len(p.shape)
+    a_shape = np.shape(a)
     like = _like(h, grad_h)
-    a = _as_dask(a, dtype if _api._is_complex(a) else _api._real_dtype(dtype), like)
+    a = _as_dask(a, p.a_dtype, like)
     h, grad_h = _as_dask(h, dtype, like), _as_dask(grad_h, dtype, like)
-    for label, x in (("grad_h", grad_h), ("a", a), ("h", h)):
-        _check_known(label, x)
-    shape = tuple(h.shape)
-    if _api._broadcast_shape([("a", a.shape), ("h", shape)]) != shape:
-        raise ValueError(f"a has shape {a_shape}, which does not broadcast to h's shape "
-                         f"{shape}")
-    ndim = len(shape)
-    axis = _api._normalise_axis(axis, ndim)
     chunks, (h, grad_h, a) = _unify([("h", h), ("grad_h", grad_h), ("a", _pad(a, ndim))],
                                     shape)
-    batch = _api._batch_shape(shape, axis)
-    batch_chunks = _api._batch_shape(chunks, axis)
-    h0_shape = None if h0 is None else tuple(getattr(h0, "shape", ()))
-    h0_real = h0 is not None and not _api._is_complex(h0)
-    h0 = _state("h0", h0, batch, batch_chunks, ndim, dtype, like)
-    grad_last = _state("grad_last", grad_last, batch, batch_chunks, ndim, dtype, like)
+    batch_chunks = chunks[:axis] + chunks[axis + 1:]
+    h0_shape = None if h0 is None else np.shape(h0)
+    h0_real = h0 is not None and not _validate.is_complex(h0)
+    h0 = _state(h0, p, batch_chunks, like)
+    grad_last = _state(grad_last, p, batch_chunks, like)
 
     token = tokenize(grad_h, a, h, h0, grad_last, axis, reverse)
     edge, summary, carry, block, ga, gb, gh0 = (
@@ -412,10 +388,10 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None):
               part, part_chunks, meta=meta)
         for part, part_chunks, meta in (
             (ga, a_chunks, a._meta), (gb, chunks, h._meta),
-            (gh0, batch_chunks, meta_from_array(h._meta, ndim=len(batch)))))
-    grad_a = _reduce_to(grad_a, a_shape)
+            (gh0, batch_chunks, meta_from_array(h._meta, ndim=len(p.batch)))))
+    grad_a = _validate.sum_to(da, grad_a, a_shape)
     if h0_shape is None:
         return grad_a, grad_b, grad_h0
     if h0_real and grad_h0.dtype.kind == "c":
         grad_h0 = grad_h0.real
-    return grad_a, grad_b, _reduce_to(grad_h0, h0_shape)
+    return grad_a, grad_b, _validate.sum_to(da, grad_h0, h0_shape)

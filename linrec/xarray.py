@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 
 import linrec
-from linrec import _api, _namespace
+from linrec import _namespace, _validate
 
 __all__ = ["scan"]
 
@@ -44,7 +44,7 @@ def _named(name, x, dims, sizes):
         return x
     if not _is_dask(x):
         _namespace.namespace_of(**{name: x})
-    x = _api._coerce(name, x)
+    x = _validate.coerce(name, x)
     shape = x.shape
     names = dims[len(dims) - len(shape):] if len(shape) <= len(dims) else None
     if names is None or any(n not in (1, sizes[d]) for n, d in zip(shape, names)):
@@ -111,8 +111,8 @@ def scan(da_a, da_b, dim="time", *, h0=None, reverse=False):
         )
     if dim not in da_b.dims:
         raise ValueError(f"da_b has dims {da_b.dims}, without dim={dim!r} to scan along")
-    _api._check_given(da_a=da_a)
-    reverse = _api._check_flag("reverse", reverse)
+    _validate.check_given(da_a=da_a)
+    reverse = _validate.check_flag("reverse", reverse)
     da_a = _named("da_a", da_a, da_b.dims, da_b.sizes)
     if h0 is not None:
         h0 = _named("h0", h0, tuple(d for d in da_b.dims if d != dim), da_b.sizes)

@@ -5,7 +5,7 @@ import argparse
 
 import pytest
 
-from linrec.__main__ import MODEL_EXTRA, Bounded, build_parser, main
+from linrec.apps.cli import MODEL_EXTRA, Bounded, build_parser, main
 
 # Rejected by every numeric flag: not finite, not a number, or negative.
 ALWAYS_BAD = ("-1", "nan", "inf", "-inf", "1e999", "x", "")

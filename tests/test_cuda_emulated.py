@@ -30,7 +30,7 @@ import types
 import numpy as np
 import pytest
 
-from linrec import _namespace
+from linrec import _dtypes, _namespace
 from linrec.cuda import _kernels, _plan, backend
 from tests.helpers import random_with_phase
 from tests.test_cuda_model import FEW_SMS, MANY_SMS, PAIRS, _check, _close, _PoisonedNumpy
@@ -182,7 +182,7 @@ def emulated(tmp_path_factory):
     names = {}
     exports = []
     for ta, tb in _kernels.PAIRS:
-        probe = f"{PROBE}<{_kernels.CXX_TYPES[ta]}, {_kernels.CXX_TYPES[tb]}>"
+        probe = f"{PROBE}<{_dtypes.cxx_name(ta)}, {_dtypes.cxx_name(tb)}>"
         for kernel, expression in [(k, _kernels.expression(k, ta, tb))
                                    for k in _kernels.KERNELS] + [(PROBE, probe)]:
             symbol = f"linrec_emulated_{len(names)}"
@@ -235,11 +235,8 @@ def on_emulator(monkeypatch, emulated):
         xp = _PoisonedNumpy()
         launch = functools.partial(emulated, shuffle=shuffle)
         shim = types.SimpleNamespace(
-            forward=lambda a, b, h0, out, *, axis, reverse, method: backend.forward_with(
-                xp, launch, sms, a, b, h0, out, axis=axis, reverse=reverse),
-            backward=lambda gh, a, h, h0, gl, *, axis, reverse, method:
-                backend.backward_with(xp, launch, sms, gh, a, h, h0, gl, axis=axis,
-                                      reverse=reverse),
+            forward=functools.partial(backend.forward_with, xp, launch, sms),
+            backward=functools.partial(backend.backward_with, xp, launch, sms),
         )
         monkeypatch.setattr(_namespace, "backend_for", lambda xp: shim)
 

@@ -3,7 +3,7 @@
 Tests marked ``gpu`` need CuPy and a CUDA device and are skipped (with the reason) when
 either is missing; with ``LINREC_FAKE_CUPY=1`` they run on the stand-in of
 ``tests/fake_cupy`` (CuPy's array API on the CPU, every kernel launch checked against
-``scan.cu``'s parameter lists and executed by ``linrec.cuda._model``), which is how CI
+``scan.cu``'s parameter lists and executed by ``tests/cuda_model.py``), which is how CI
 rehearses them. Every allocation the backend makes (and every ``out``) is filled with NaN
 first, so an element no kernel writes fails the comparison. Under the stand-in the one
 long row is shorter (the model is slow); everything else is the same.
@@ -25,6 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import linrec
+from linrec import _validate
 from linrec.cuda import _cupy, _kernels, backend
 from tests.helpers import random_with_phase
 
@@ -405,5 +406,6 @@ def test_missing_cupy_says_what_to_install(monkeypatch):
     with pytest.raises(ImportError, match=r"linrec\[cuda12\].*linrec\[cuda13\]"):
         _cupy.require()
     with pytest.raises(ImportError, match="pip install"):
-        backend.forward(np.ones(3), np.ones(3), None, None, axis=0, reverse=False,
-                        method="auto")
+        problem = _validate.scan_problem(0.5, np.ones(3), None, axis=0, reverse=False,
+                                         method="auto")
+        backend.forward(problem, np.ones(3), np.ones(3), problem.zero_state(np), None)

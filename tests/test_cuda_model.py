@@ -2,12 +2,13 @@
 
 ``linrec.scan`` / ``linrec.scan_vjp`` on NumPy arrays are routed through
 ``linrec.cuda.backend`` (its layouts, plans and launch arguments) with
-``linrec.cuda._model.run`` executing each launch like the GPU would, and compared with
+``tests/cuda_model.py`` executing each launch like the GPU would, and compared with
 ``linrec.reference``. Lengths sit around every warp, tile and chunk boundary of the plan;
 a small SM count forces the single-pass look-back kernels. Every output starts as
 NaN, so an element the kernels forget to write fails the comparison.
 """
 
+import functools
 import types
 
 import numpy as np
@@ -17,8 +18,9 @@ from hypothesis import strategies as st
 
 import linrec
 from linrec import _namespace
-from linrec.cuda import _kernels, _model, _plan, backend
+from linrec.cuda import _kernels, _plan, backend
 from linrec.reference import reference_scan, reference_scan_vjp
+from tests import cuda_model as _model
 from tests.helpers import random_with_phase
 
 PAIRS = [pytest.param(ta, tb, id=f"{ta.name}-{tb.name}") for ta, tb in _kernels.PAIRS]
@@ -41,10 +43,8 @@ def _shim(sms):
     """A backend module whose launches run on the model, with NaN-poisoned allocations."""
     xp = _PoisonedNumpy()
     return types.SimpleNamespace(
-        forward=lambda a, b, h0, out, *, axis, reverse, method: backend.forward_with(
-            xp, _model.run, sms, a, b, h0, out, axis=axis, reverse=reverse),
-        backward=lambda gh, a, h, h0, gl, *, axis, reverse, method: backend.backward_with(
-            xp, _model.run, sms, gh, a, h, h0, gl, axis=axis, reverse=reverse),
+        forward=functools.partial(backend.forward_with, xp, _model.run, sms),
+        backward=functools.partial(backend.backward_with, xp, _model.run, sms),
     )
 
 
@@ -208,10 +208,8 @@ def test_every_kernel_is_exercised(monkeypatch):
         _model.run(kernel, *args)
 
     shim = types.SimpleNamespace(
-        forward=lambda a, b, h0, out, *, axis, reverse, method: backend.forward_with(
-            xp, record, FEW_SMS, a, b, h0, out, axis=axis, reverse=reverse),
-        backward=lambda gh, a, h, h0, gl, *, axis, reverse, method: backend.backward_with(
-            xp, record, FEW_SMS, gh, a, h, h0, gl, axis=axis, reverse=reverse),
+        forward=functools.partial(backend.forward_with, xp, record, FEW_SMS),
+        backward=functools.partial(backend.backward_with, xp, record, FEW_SMS),
     )
     monkeypatch.setattr(_namespace, "backend_for", lambda xp: shim)
     rng = np.random.default_rng(4)

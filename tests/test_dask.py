@@ -20,6 +20,7 @@ dask = pytest.importorskip("dask")
 
 import linrec  # noqa: E402
 import linrec.dask as ld  # noqa: E402
+from linrec import _dtypes  # noqa: E402
 
 SCHEDULER = {"scheduler": "threads"}
 
@@ -76,7 +77,7 @@ def problems(draw):
 
 def _assert_close(got, want):
     assert got.shape == want.shape and got.dtype == want.dtype
-    rtol = 1e-4 if want.dtype in (np.float32, np.complex64) else 1e-10
+    rtol = _dtypes.rtol(want.dtype)
     np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from linrec.data import (
+from linrec.apps.data import (
     Series,
     Standardiser,
     load_digits_sequences,
@@ -27,6 +27,13 @@ def _toy_series(n=600, nan_at=None):
         values[nan_at, 1] = np.nan
     times = np.arange(n).astype("datetime64[h]")
     return Series(values, ("y", "z"), ("y",), times, steps_per_day=24)
+
+
+def test_series_known_future_must_name_columns():
+    s = _toy_series()
+    with pytest.raises(ValueError, match="known_future"):
+        Series(s.values, s.names, s.targets, s.times, s.steps_per_day,
+               known_future=("holiday",))
 
 
 def test_vic_elec_columns_and_calendar(vic_elec):

@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 
 import linrec
 from linrec._api import METHODS
-from linrec.cpu.backend import CHANNEL_BLOCK, CHUNK_MIN
+from linrec._tuning import CHANNEL_BLOCK, CHUNK_MIN
+from linrec._validate import sum_to
 from linrec.testing import (
     _arrays,
     assert_scan_close,
@@ -35,7 +36,6 @@ from linrec.testing import (
     reference_scan_vjp,
     scan_error_bound,
 )
-from linrec.testing.reference import _sum_to
 
 FUZZ = settings(derandomize=True)
 MAX_LENGTH = 2 * CHUNK_MIN + 1
@@ -307,14 +307,14 @@ def test_scan_vjp_any_layout_matches_reference(case):
     h0_shape = shape[:axis_] + shape[axis_ + 1:] if h0 is None else np.shape(h0)
     terms = h.size // max(1, math.prod(a_shape))
     relative = _sum_bound(dtype, terms) + _sum_bound(np.float64, terms)
-    a_tol = (_sum_to(g_error * previous, a_shape)
-             + relative * _sum_to(g_magnitude * previous, a_shape))
+    a_tol = (sum_to(np, g_error * previous, a_shape)
+             + relative * sum_to(np, g_magnitude * previous, a_shape))
     a_first = np.abs(np.take(np.broadcast_to(a, shape), first, axis=axis_))
     g_first = [np.take(x, first, axis=axis_) for x in (g_error, g_magnitude)]
     terms = h.size // shape[axis_] // max(1, math.prod(h0_shape))
     relative = _sum_bound(dtype, terms) + _sum_bound(np.float64, terms)
-    h0_tol = (_sum_to(g_first[0] * a_first, h0_shape)
-              + relative * _sum_to(g_first[1] * a_first, h0_shape))
+    h0_tol = (sum_to(np, g_first[0] * a_first, h0_shape)
+              + relative * sum_to(np, g_first[1] * a_first, h0_shape))
     inputs = {"grad_h": grad_h, "a": a, "h": h, "h0": h0, "grad_last": grad_last}
     before = {name: _snapshot(x) for name, x in inputs.items()}
     for method in METHODS:

@@ -25,8 +25,8 @@ from scipy.signal import lfilter
 import linrec
 import linrec.dask
 from linrec._api import METHODS
+from linrec._tuning import CHUNK_MIN
 from linrec.cpu import gufuncs
-from linrec.cpu.backend import CHUNK_MIN
 from linrec.cpu.kernels import scan_1d, scan_vjp_1d
 from linrec.testing import (
     assert_scan_close,

@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from linrec.nn import GLU, LRU, MLP, BLURBlock, LayerNorm, Linear, RMSNorm
-from linrec.nn.gradcheck import check_layer
 from linrec.nn.lru import NU_MIN, ring_init
+from linrec.testing import check_layer
 
 TOL = 1e-6
 F64 = dict(dtype=np.float64)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from linrec.nn import Adam, CheckpointError, Model, clip_grad_norm, cross_entropy, mse
-from linrec.nn.gradcheck import check_model, numeric_gradient, relative_error
 from linrec.nn.schedule import lr_at
+from linrec.testing.gradients import check_model, numeric_gradient, relative_error
 
 SMALL = dict(d_model=3, d_state=2, r_min=0.3, dtype=np.float64)
 
@@ -59,7 +59,8 @@ def test_adam_first_step_and_weight_decay_rules():
     params = model.parameters()
     before = {k: p.copy() for k, p in params.items()}
     grads = {k: np.ones_like(p) for k, p in params.items()}
-    opt = Adam(params, lr=0.1, weight_decay=0.5, ssm_lr_scale=0.1)
+    opt = Adam(params, groups=model.param_groups(), lr=0.1, weight_decay=0.5,
+               lr_scale={"recurrence": 0.1})
     opt.step(grads)
     for k, p in params.items():
         step = before[k] - p
@@ -70,6 +71,30 @@ def test_adam_first_step_and_weight_decay_rules():
             np.testing.assert_allclose(step, 0.1 + 0.1 * 0.5 * before[k], rtol=1e-6)
         else:
             np.testing.assert_allclose(step, 0.1, rtol=1e-6)
+
+
+def test_adam_follows_the_groups_it_is_given_not_parameter_names():
+    params = {"nu_log": np.ones(2), "w": np.ones((2, 2)), "b": np.ones(2)}
+    grads = {k: np.ones_like(p) for k, p in params.items()}
+    opt = Adam(params, lr=0.1, weight_decay=0.5, lr_scale={"recurrence": 0.1})
+    opt.step(grads)
+    np.testing.assert_allclose(1.0 - params["nu_log"], 0.1, rtol=1e-6)
+    np.testing.assert_allclose(1.0 - params["w"], 0.1 + 0.1 * 0.5, rtol=1e-6)
+    params = {"b": np.ones(2)}
+    opt = Adam(params, groups={"b": "slow"}, lr=0.1, lr_scale={"slow": 0.5})
+    opt.step({"b": np.ones(2)})
+    np.testing.assert_allclose(1.0 - params["b"], 0.05, rtol=1e-6)
+    with pytest.raises(ValueError, match="groups must name exactly the parameters"):
+        Adam(params, groups={"w": "decay"})
+
+
+def test_model_declares_the_recurrence_group():
+    model = Model(2, horizon=1, d_model=2, d_state=2, n_layers=1)
+    groups = model.param_groups()
+    assert set(groups) == set(model.parameters())
+    assert {k for k, g in groups.items() if g == "recurrence"} == {
+        f"blocks.0.{d}.{n}" for d in ("fwd", "bwd")
+        for n in ("nu_log", "theta_log", "gamma_log")}
 
 
 def test_clip_grad_norm():

@@ -8,7 +8,7 @@ from hypothesis.extra import numpy as hnp
 
 import linrec
 from linrec._api import METHODS
-from linrec.cpu.backend import CHUNK_MIN
+from linrec._tuning import CHUNK_MIN
 from linrec.testing import assert_scan_close, recurrences
 from tests.helpers import assert_close, ref_scan, ref_vjp
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import linrec
-from linrec import _namespace
+from linrec import _dtypes, _namespace
 from tests.helpers import ref_scan, ref_vjp
 
 
@@ -37,7 +37,7 @@ def test_result_dtype_follows_numpy_promotion(a, b, expected):
     a_arr = coefficients((3, 40), a) if isinstance(a, type) else a
     h = linrec.scan(a_arr, b_arr)
     assert h.dtype == expected == np.result_type(a_arr, b_arr)
-    tol = 1e-4 if np.dtype(expected) in (np.float32, np.complex64) else 1e-12
+    tol = _dtypes.rtol(expected)
     np.testing.assert_allclose(h, ref_scan(a_arr, b_arr)[0], atol=tol)
 
 

@@ -154,7 +154,7 @@ def test_the_cli_thread_limit_starts_the_fork_safe_layer(tmp_path):
     pytest.importorskip("threadpoolctl")
     out, _ = run_script(tmp_path, """
 import numba
-from linrec.__main__ import _limit_threads
+from linrec.apps.cli import _limit_threads
 _limit_threads(1)
 print(numba.threading_layer())
 """, env={"NUMBA_THREADING_LAYER": None, "NUMBA_THREADING_LAYER_PRIORITY": None})

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from linrec.data import ArraySet
+from linrec.apps.data import ArraySet
+from linrec.apps.train import ResumeError, TrainConfig, fit, load_best
 from linrec.nn import CheckpointError, Model
-from linrec.train import ResumeError, TrainConfig, fit
 
 
 def _data(seed, n):
@@ -67,7 +67,7 @@ def test_resume_continues_identically(tmp_path, monkeypatch):
         [h["val_loss"] for h in s_full["history"]]
     for k, v in full.parameters().items():
         np.testing.assert_array_equal(v, resumed.parameters()[k])
-    loaded = Model.load(tmp_path / "full.npz")
+    loaded = load_best(tmp_path / "full.npz")
     np.testing.assert_array_equal(loaded.predict(VAL.x), full.predict(VAL.x))
 
 
@@ -99,7 +99,19 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch, ca
     assert "the checkpoint keeps the state after 3 steps" in capsys.readouterr().err
     assert summary["epochs"] == 1
     assert all(np.isfinite(v).all() for v in model.parameters().values())
-    np.testing.assert_array_equal(Model.load(ckpt).predict(VAL.x), model.predict(VAL.x))
+    np.testing.assert_array_equal(load_best(ckpt).predict(VAL.x), model.predict(VAL.x))
+
+
+def test_the_model_reads_its_own_files_and_training_reads_its_checkpoints(tmp_path):
+    model = _model()
+    ckpt = tmp_path / "run.npz"
+    fit(model, TRAIN, VAL, _config(epochs=1), checkpoint=ckpt)
+    with pytest.raises(CheckpointError, match="linrec.nn.Model/1"):
+        Model.load(ckpt)
+    np.testing.assert_array_equal(load_best(ckpt).predict(VAL.x), model.predict(VAL.x))
+    model.save(tmp_path / "model.npz")
+    with pytest.raises(CheckpointError, match="linrec.train.checkpoint/1"):
+        load_best(tmp_path / "model.npz")
 
 
 def test_early_stopping_restores_best_parameters():
@@ -108,7 +120,7 @@ def test_early_stopping_restores_best_parameters():
     assert summary["status"] == "early_stopped"
     assert summary["epochs"] < 30
     best = min(h["val_loss"] for h in summary["history"])
-    from linrec.train import evaluate_loss
+    from linrec.apps.train import evaluate_loss
 
     assert evaluate_loss(model, VAL) == pytest.approx(best, rel=1e-5)
 

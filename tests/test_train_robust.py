@@ -12,10 +12,10 @@ import sys
 import numpy as np
 import pytest
 
-from linrec.__main__ import main
+from linrec.apps.cli import main
+from linrec.apps.train import CHECKPOINT_FORMAT, ResumeError, TrainConfig, fit
 from linrec.nn import CheckpointError
-from linrec.nn.checkpoint import TRAINING_FORMAT, read_checkpoint, write_checkpoint
-from linrec.train import ResumeError, TrainConfig, fit
+from linrec.nn.checkpoint import read_checkpoint, write_checkpoint
 from tests.test_train import TRAIN, VAL, _config, _data, _model, _params
 
 # Fields of a checkpoint or summary that measure or cap time, not the training result.
@@ -32,8 +32,8 @@ def _without_timings(meta):
 
 def assert_same_run(path_a, path_b):
     """Two training checkpoints hold the same state, bit for bit (timings aside)."""
-    _, meta_a, arrays_a = read_checkpoint(path_a, (TRAINING_FORMAT,))
-    _, meta_b, arrays_b = read_checkpoint(path_b, (TRAINING_FORMAT,))
+    _, meta_a, arrays_a = read_checkpoint(path_a, (CHECKPOINT_FORMAT,))
+    _, meta_b, arrays_b = read_checkpoint(path_b, (CHECKPOINT_FORMAT,))
     assert _without_timings(meta_a) == _without_timings(meta_b)
     assert arrays_a.keys() == arrays_b.keys()
     for k, v in arrays_a.items():
@@ -53,7 +53,7 @@ def test_existing_checkpoint_needs_resume_or_overwrite(tmp_path):
     again = _model()
     summary = fit(again, TRAIN, VAL, _config(epochs=2), checkpoint=ckpt, overwrite=True)
     assert summary["epochs"] == 2
-    assert read_checkpoint(ckpt, (TRAINING_FORMAT,))[1]["epoch"] == 2
+    assert read_checkpoint(ckpt, (CHECKPOINT_FORMAT,))[1]["epoch"] == 2
 
 
 def test_finished_runs_resume_as_finished(tmp_path, monkeypatch):
@@ -144,10 +144,10 @@ def test_cli_resume_with_a_changed_setting_exits_2(tmp_path, capsys):
 def test_tampered_position_is_a_checkpoint_error(tmp_path):
     ckpt = tmp_path / "c.npz"
     fit(_model(), TRAIN, VAL, _config(epochs=1), checkpoint=ckpt)
-    _, meta, arrays = read_checkpoint(ckpt, (TRAINING_FORMAT,))
+    _, meta, arrays = read_checkpoint(ckpt, (CHECKPOINT_FORMAT,))
     for change in ({"step": 2}, {"position": 5}, {"epoch": "1"}, {"finished": None},
                    {"adam_t": 7}):
-        write_checkpoint(ckpt, TRAINING_FORMAT, {**meta, **change}, arrays)
+        write_checkpoint(ckpt, CHECKPOINT_FORMAT, {**meta, **change}, arrays)
         with pytest.raises(CheckpointError):
             fit(_model(), TRAIN, VAL, _config(epochs=1), checkpoint=ckpt, resume=True)
 
@@ -173,7 +173,7 @@ def _poison(model, monkeypatch, call, what):
 def _check_diverged(summary, ckpt, model, err, kept_steps):
     assert summary["status"] == "diverged"
     assert f"keeps the state after {kept_steps} steps" in err
-    _, meta, arrays = read_checkpoint(ckpt, (TRAINING_FORMAT,))
+    _, meta, arrays = read_checkpoint(ckpt, (CHECKPOINT_FORMAT,))
     assert meta["step"] == kept_steps
     assert all(np.isfinite(v).all() for v in arrays.values())
     for k, v in model.parameters().items():
@@ -216,7 +216,7 @@ CLI = ["digits", "--epochs", "3", "--steps-per-epoch", "3", "--batch-size", "8",
 # Runs the CLI and SIGKILLs the process as the Adam step number argv[1] begins.
 KILL_AT_STEP = """
 import os, signal, sys
-from linrec.__main__ import main
+from linrec.apps.cli import main
 from linrec.nn.optim import Adam
 
 real, calls = Adam.step, []

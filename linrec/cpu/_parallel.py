@@ -35,12 +35,11 @@ reads ``h0``, is finished per chain by ``_first_step``.
 import numpy as np
 from numba import prange
 
+from linrec._tuning import LANES
 from linrec.cpu import _lanes
 from linrec.cpu._dispatch import call
 from linrec.cpu._jit import njit
 from linrec.cpu.kernels import as_grad
-
-LANES = 4
 
 _jit = njit(parallel=True, nogil=True)
 _seq = njit(nogil=True)

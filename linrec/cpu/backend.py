@@ -1,11 +1,16 @@
 """The NumPy backend: canonical 3-D views, the choice of schedule, and kernel launches.
 
-``forward`` and ``backward`` receive arrays already checked by ``linrec._api`` (same
-number of dimensions, compute dtypes, a non-negative axis, T > 0, a non-empty batch).
-Here every operand is re-described, without copying, as a strided view of shape
-``(*outer, R, T, C)``: batch dimensions that are contiguous in every operand are merged,
-the two innermost become R and C, the rest (rare) are looped over in Python. Broadcast
+``forward`` and ``backward`` receive the ``linrec._validate.Problem`` and arrays brought
+to it by ``linrec._api`` (same number of dimensions, compute dtypes, states never None,
+T > 0, a non-empty batch). Here every operand is re-described, without copying, as a
+strided view of shape ``(*outer, R, T, C)``: batch dimensions that are contiguous in every
+operand are merged, the two innermost become R and C, the rest (rare) are looped over in
+Python. Broadcast
 operands keep stride 0. A reverse scan is a forward scan over views flipped in time.
+
+The schedules live in ``SCHEDULES``: a name (what ``method=`` takes) and the functions
+that launch its kernels (``linrec.cpu._parallel``) on one ``(R, T, C)`` problem. Adding a
+schedule is one entry there plus its kernels; ``choose_method`` picks one for "auto".
 
 Problems of at most ``SERIAL_MAX`` elements run on one thread. Which Numba threading
 layer runs the parallel kernels (fork-safe: tbb when Numba can load it, else workqueue,
@@ -15,19 +20,21 @@ safe to call from many Python threads and from ``multiprocessing`` children.
 """
 
 import contextlib
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
 from linrec import _layout
-from linrec.cpu import _threading
+from linrec._tuning import (
+    CHANNEL_BLOCK,
+    CHANNEL_BYTES,
+    CHANNELS_MIN,
+    CHUNK_MIN,
+    SERIAL_MAX,
+)
 
-__all__ = ["forward", "backward", "choose_method", "CHUNK_MIN", "CHANNEL_BLOCK"]
-
-CHUNK_MIN = 4096
-CHANNEL_BLOCK = 16
-CHANNEL_BYTES = 4096
-CHANNELS_MIN = 8
-SERIAL_MAX = 2**16
+__all__ = ["forward", "backward", "choose_method", "SCHEDULES", "Schedule"]
 
 
 def _views(shape, axis, operands, time_extent, writeable, reverse):
@@ -75,6 +82,8 @@ def _launch(elements):
     thread, so this does not affect calls in other threads)."""
     import numba
 
+    from linrec.cpu import _threading
+
     if elements > SERIAL_MAX:
         yield
         return
@@ -95,88 +104,132 @@ def _as_chains(views, batch_views):
     return [([v[r].T for v in views], [v[r] for v in batch_views]) for r in range(R)]
 
 
-def forward(a, b, h0, out, *, axis, reverse, method):
-    """``h`` and the final state; see ``linrec.scan`` for the contract."""
+def _rows_forward(a, b, h, h0, h_last, threads):
     from linrec.cpu import _parallel
     from linrec.cpu._dispatch import call
 
-    shape = np.broadcast_shapes(a.shape, b.shape)
-    T = shape[axis]
-    batch = shape[:axis] + shape[axis + 1:]
-    dtype = b.dtype
-    h = _layout.empty_like_layout(np, b, shape, dtype) if out is None else out
-    h_last = np.empty(batch, dtype)
-    if h0 is None:
-        h0 = np.zeros((1,) * len(batch), dtype)
-    views = _views(shape, axis, [h, a, b, h0, h_last],
-                   [T, T, T, 1, 1], [True, False, False, False, True], reverse)
+    for (a2, b2, h2), (h0_1, last_1) in _as_chains([a, b, h], [h0, h_last]):
+        call(_parallel.forward_rows, a2, b2, h2, h0_1, last_1)
+
+
+def _rows_backward(grad_h, a, h, h0, grad_last, grad_a, grad_b, grad_h0, threads):
+    from linrec.cpu import _parallel
+    from linrec.cpu._dispatch import call
+
+    for (gh2, a2, h2, ga2, gb2), (h0_1, gl_1, gh0_1) in _as_chains(
+            [grad_h, a, h, grad_a, grad_b], [h0, grad_last, grad_h0]):
+        call(_parallel.backward_rows, gh2, a2, h2, h0_1, gl_1, ga2, gb2, gh0_1)
+
+
+def _channels_forward(a, b, h, h0, h_last, threads):
+    from linrec.cpu import _parallel
+    from linrec.cpu._dispatch import call
+
+    R, _, C = h.shape
+    call(_parallel.forward_channels, a, b, h, h0, h_last,
+         _channel_block(R, C, threads, h.itemsize))
+
+
+def _channels_backward(grad_h, a, h, h0, grad_last, grad_a, grad_b, grad_h0, threads):
+    from linrec.cpu import _parallel
+    from linrec.cpu._dispatch import call
+
+    R, _, C = h.shape
+    call(_parallel.backward_channels, grad_h, a, h, h0, grad_last, grad_a, grad_b,
+         grad_h0, _channel_block(R, C, threads, h.itemsize))
+
+
+def _chunked_forward(a, b, h, h0, h_last, threads):
+    from linrec.cpu import _parallel
+
+    length = _chunk_length(h.shape[1], threads)
+    for (a2, b2, h2), (h0_1, last_1) in _as_chains([a, b, h], [h0, h_last]):
+        _parallel.forward_chunked(a2, b2, h2, h0_1, last_1, length)
+
+
+def _chunked_backward(grad_h, a, h, h0, grad_last, grad_a, grad_b, grad_h0, threads):
+    from linrec.cpu import _parallel
+
+    length = _chunk_length(h.shape[1], threads)
+    for (gh2, a2, h2, ga2, gb2), (h0_1, gl_1, gh0_1) in _as_chains(
+            [grad_h, a, h, grad_a, grad_b], [h0, grad_last, grad_h0]):
+        _parallel.backward_chunked(gh2, a2, h2, h0_1, gl_1, ga2, gb2, gh0_1, length)
+
+
+class Schedule(NamedTuple):
+    """How one schedule runs a ``(R, T, C)`` problem (one outer index of the views).
+
+    ``forward(a, b, h, h0, h_last, threads)`` and ``backward(grad_h, a, h, h0,
+    grad_last, grad_a, grad_b, grad_h0, threads)`` take ``(R, T, C)`` views of the
+    sequences and ``(R, C)`` views of the states, already flipped for a reverse scan.
+    """
+
+    forward: Callable
+    backward: Callable
+
+
+SCHEDULES = {
+    "rows": Schedule(_rows_forward, _rows_backward),
+    "channels": Schedule(_channels_forward, _channels_backward),
+    "chunked": Schedule(_chunked_forward, _chunked_backward),
+}
+
+
+def _schedule(problem, view, threads):
+    """The :class:`Schedule` asked for, or the one "auto" picks for ``view`` (R, T, C)."""
+    if problem.method != "auto":
+        return SCHEDULES[problem.method]
+    R, T, C = view.shape[-3:]
+    return SCHEDULES[choose_method(R, T, C, view.strides[-2], view.strides[-1], threads)]
+
+
+def forward(problem, a, b, h0, out):
+    """``h`` and the final state; see ``linrec.scan`` for the contract.
+
+    ``problem`` is the ``linrec._validate.Problem``; ``h0`` an array broadcasting to its
+    batch shape (zeros when the caller gave none); ``out`` an array of ``h``'s shape and
+    dtype or None.
+    """
+    from linrec.cpu import _threading
+
+    p = problem
+    h = _layout.empty_like_layout(np, b, p.shape, p.dtype) if out is None else out
+    h_last = np.empty(p.batch, p.dtype)
+    views = _views(p.shape, p.axis, [h, a, b, h0, h_last],
+                   [p.T, p.T, p.T, 1, 1], [True, False, False, False, True], p.reverse)
     hv, av, bv = views[:3]
     h0v, lastv = _batch_views(views[3:])
     threads = _threading.num_threads()
-    R, _, C = hv.shape[-3:]
-    chosen = method
-    if method == "auto":
-        chosen = choose_method(R, T, C, hv.strides[-2], hv.strides[-1], threads)
+    schedule = _schedule(p, hv, threads)
     with _launch(h.size):
         for idx in _layout.outer_indices(hv):
-            if chosen == "channels":
-                call(_parallel.forward_channels, av[idx], bv[idx], hv[idx], h0v[idx],
-                     lastv[idx], _channel_block(R, C, threads, h.itemsize))
-                continue
-            for (a2, b2, h2), (h0_1, last_1) in _as_chains(
-                    [av[idx], bv[idx], hv[idx]], [h0v[idx], lastv[idx]]):
-                if chosen == "rows":
-                    call(_parallel.forward_rows, a2, b2, h2, h0_1, last_1)
-                else:
-                    _parallel.forward_chunked(a2, b2, h2, h0_1, last_1,
-                                              _chunk_length(T, threads))
+            schedule.forward(av[idx], bv[idx], hv[idx], h0v[idx], lastv[idx], threads)
     return h, h_last
 
 
-def backward(grad_h, a, h, h0, grad_last, *, axis, reverse, method):
+def backward(problem, grad_h, a, h, h0, grad_last):
     """``(grad_a, grad_b, grad_h0)``; see ``linrec.scan_vjp`` for the contract.
 
-    ``grad_a`` has ``h``'s shape with ``a``'s extent along ``axis`` (1 when ``a`` is
-    constant in time: summed there), not yet reduced over broadcast batch axes.
+    ``h0`` and ``grad_last`` broadcast to the batch shape (zeros when the caller gave
+    none). ``grad_a`` has ``h``'s shape with ``a``'s extent along the axis (1 when ``a``
+    is constant in time: summed there), not yet reduced over broadcast batch axes.
     """
-    from linrec.cpu import _parallel
-    from linrec.cpu._dispatch import call
+    from linrec.cpu import _threading
 
-    shape = h.shape
-    T = shape[axis]
-    batch = shape[:axis] + shape[axis + 1:]
-    dtype = h.dtype
-    grad_b = _layout.empty_like_layout(np, h, shape, dtype)
-    ga_shape = shape[:axis] + (a.shape[axis],) + shape[axis + 1:]
+    p = problem
+    grad_b = _layout.empty_like_layout(np, h, p.shape, p.dtype)
+    ga_shape = p.shape[:p.axis] + (a.shape[p.axis],) + p.shape[p.axis + 1:]
     grad_a = _layout.empty_like_layout(np, h, ga_shape, a.dtype)
-    grad_h0 = np.empty(batch, dtype)
-    if h0 is None:
-        h0 = np.zeros((1,) * len(batch), dtype)
-    if grad_last is None:
-        grad_last = np.zeros((1,) * len(batch), dtype)
-    views = _views(shape, axis, [grad_b, grad_h, a, h, grad_a, h0, grad_last, grad_h0],
-                   [T, T, T, T, a.shape[axis], 1, 1, 1],
-                   [True, False, False, False, True, False, False, True], reverse)
+    grad_h0 = np.empty(p.batch, p.dtype)
+    views = _views(p.shape, p.axis, [grad_b, grad_h, a, h, grad_a, h0, grad_last, grad_h0],
+                   [p.T, p.T, p.T, p.T, a.shape[p.axis], 1, 1, 1],
+                   [True, False, False, False, True, False, False, True], p.reverse)
     gbv, ghv, av, hv, gav = views[:5]
     h0v, glv, gh0v = _batch_views(views[5:])
     threads = _threading.num_threads()
-    R, _, C = gbv.shape[-3:]
-    chosen = method
-    if method == "auto":
-        chosen = choose_method(R, T, C, gbv.strides[-2], gbv.strides[-1], threads)
+    schedule = _schedule(p, gbv, threads)
     with _launch(h.size):
         for idx in _layout.outer_indices(gbv):
-            if chosen == "channels":
-                call(_parallel.backward_channels, ghv[idx], av[idx], hv[idx], h0v[idx],
-                     glv[idx], gav[idx], gbv[idx], gh0v[idx],
-                     _channel_block(R, C, threads, h.itemsize))
-                continue
-            for (gh2, a2, h2, ga2, gb2), (h0_1, gl_1, gh0_1) in _as_chains(
-                    [ghv[idx], av[idx], hv[idx], gav[idx], gbv[idx]],
-                    [h0v[idx], glv[idx], gh0v[idx]]):
-                args = (gh2, a2, h2, h0_1, gl_1, ga2, gb2, gh0_1)
-                if chosen == "rows":
-                    call(_parallel.backward_rows, *args)
-                else:
-                    _parallel.backward_chunked(*args, _chunk_length(T, threads))
+            schedule.backward(ghv[idx], av[idx], hv[idx], h0v[idx], glv[idx], gav[idx],
+                              gbv[idx], gh0v[idx], threads)
     return grad_a, grad_b, grad_h0

@@ -32,18 +32,16 @@ With xarray (``dim`` becomes the last core dimension):
 
 import numba
 
+from linrec import _dtypes
 from linrec.cpu import _jit
 from linrec.cpu.kernels import scan_1d
 
 __all__ = ["scan", "scan_reverse"]
 
 _LOOPS = [
-    (numba.float32[:], numba.float32[:], numba.float32, numba.float32[:]),
-    (numba.float64[:], numba.float64[:], numba.float64, numba.float64[:]),
-    (numba.float32[:], numba.complex64[:], numba.complex64, numba.complex64[:]),
-    (numba.float64[:], numba.complex128[:], numba.complex128, numba.complex128[:]),
-    (numba.complex64[:], numba.complex64[:], numba.complex64, numba.complex64[:]),
-    (numba.complex128[:], numba.complex128[:], numba.complex128, numba.complex128[:]),
+    (numba.from_dtype(ta)[:], numba.from_dtype(tb)[:], numba.from_dtype(tb),
+     numba.from_dtype(tb)[:])
+    for ta, tb in _dtypes.PAIRS
 ]
 
 

@@ -100,15 +100,19 @@ def _scan_1d(a, b, h0, h, reverse):
     if b.shape[0] != T:
         raise ValueError("scan_1d: b and h have different lengths; a, b and h must have "
                          "one length")
-    state = h0 + 0 * b.dtype.type(0)
     if reverse:
-        for t in range(T - 1, -1, -1):
-            state = a[t] * state + b[t]
-            h[t] = state
-    else:
-        for t in range(T):
-            state = a[t] * state + b[t]
-            h[t] = state
+        return _forward_loop(a[::-1], b[::-1], h0, h[::-1])
+    return _forward_loop(a, b, h0, h)
+
+
+@_jit.njit(nogil=True)
+def _forward_loop(a, b, h0, h):
+    """The recurrence from the first step to the last; a reverse scan runs it on views
+    flipped in time."""
+    state = h0 + 0 * b.dtype.type(0)
+    for t in range(h.shape[0]):
+        state = a[t] * state + b[t]
+        h[t] = state
     return state
 
 
@@ -162,21 +166,23 @@ def _scan_vjp_1d(grad_h, a, h, h0, grad_last, grad_a, grad_b, reverse):
     if grad_b.shape[0] != T:
         raise ValueError("scan_vjp_1d: grad_b and h have different lengths; grad_h, a, "
                          "h, grad_a and grad_b must have one length")
-    carry = grad_last + 0 * h.dtype.type(0)
     if reverse:
-        for t in range(T):
-            g = grad_h[t] + carry
-            grad_b[t] = as_grad(g, grad_b)
-            prev = h[t + 1] if t + 1 < T else h0
-            grad_a[t] = as_grad(g * np.conj(prev), grad_a)
-            carry = np.conj(a[t]) * g
-    else:
-        for t in range(T - 1, -1, -1):
-            g = grad_h[t] + carry
-            grad_b[t] = as_grad(g, grad_b)
-            prev = h[t - 1] if t > 0 else h0
-            grad_a[t] = as_grad(g * np.conj(prev), grad_a)
-            carry = np.conj(a[t]) * g
+        return _adjoint_loop(grad_h[::-1], a[::-1], h[::-1], h0, grad_last,
+                             grad_a[::-1], grad_b[::-1])
+    return _adjoint_loop(grad_h, a, h, h0, grad_last, grad_a, grad_b)
+
+
+@_jit.njit(nogil=True)
+def _adjoint_loop(grad_h, a, h, h0, grad_last, grad_a, grad_b):
+    """The adjoint of :func:`_forward_loop`, from the last step to the first; that of a
+    reverse scan runs it on views flipped in time."""
+    carry = grad_last + 0 * h.dtype.type(0)
+    for t in range(h.shape[0] - 1, -1, -1):
+        g = grad_h[t] + carry
+        grad_b[t] = as_grad(g, grad_b)
+        prev = h[t - 1] if t > 0 else h0
+        grad_a[t] = as_grad(g * np.conj(prev), grad_a)
+        carry = np.conj(a[t]) * g
     return carry
 
 

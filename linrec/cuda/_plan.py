@@ -10,18 +10,9 @@ single-pass look-back kernels over tiles of :func:`tile_steps` steps instead.
 
 from dataclasses import dataclass
 
+from linrec._tuning import BLOCKS_PER_SM, MIN_BLOCKS_PER_SM, WARP, WARPS, items_for
+
 __all__ = ["WARP", "WARPS", "Plan", "items_for", "tile_steps", "tiles"]
-
-WARP = 32
-WARPS = 4
-BYTES_PER_THREAD = 32
-BLOCKS_PER_SM = 8
-MIN_BLOCKS_PER_SM = 4
-
-
-def items_for(itemsize):
-    """Steps per thread for elements of ``itemsize`` bytes (b's type): 32 bytes of b."""
-    return max(1, BYTES_PER_THREAD // itemsize)
 
 
 def tile_steps(itemsize):

@@ -1,9 +1,10 @@
 """The CuPy backend: canonical strided views, the choice of kernel, and kernel launches.
 
-``forward`` and ``backward`` receive arrays already checked by ``linrec._api`` (same
-number of dimensions, compute dtypes, a non-negative axis, T > 0, a non-empty batch), as
-CuPy arrays on one device. Every operand is described, without copying, as a strided
-``(R, T, C)`` array (``linrec._layout``); broadcast operands keep stride 0.
+``forward`` and ``backward`` receive the ``linrec._validate.Problem`` and arrays brought
+to it by ``linrec._api`` (same number of dimensions, compute dtypes, states never None,
+T > 0, a non-empty batch), as CuPy arrays on one device. Every operand is described,
+without copying, as a strided ``(R, T, C)`` array (``linrec._layout``); broadcast
+operands keep stride 0.
 
 Kernels (``scan.cu``): when time is the faster axis of the output, the tiled kernels (a
 warp scans ``32 * items`` steps, warps of a block share a chain through shared memory,
@@ -16,14 +17,15 @@ first (an extra pass, counted in the benchmark's times). A reverse scan runs the
 kernels with ``rev = 1``.
 
 The launch logic is written against an array module ``xp`` and a launcher ``run``, so
-the tests can drive it with NumPy arrays and ``linrec.cuda._model`` in place of the GPU.
+the tests can drive it with NumPy arrays and their NumPy model of the kernels
+(``tests/cuda_model.py``) in place of the GPU.
 """
 
 import numpy as np
 
 from linrec import _layout
-from linrec.cuda import _plan
-from linrec.cuda._layout import element_strides
+from linrec.cuda import _kernels, _plan
+from linrec.cuda._strides import element_strides
 
 __all__ = ["forward", "backward", "CHANNEL_THREADS", "CHAIN_THREADS",
            "CHANNEL_CHAINS_PER_SM"]
@@ -35,7 +37,7 @@ CHANNEL_CHAINS_PER_SM = 256
 
 def _cupy_launcher():
     """``(cupy, run, sms)`` for the current device."""
-    from linrec.cuda import _cupy, _kernels
+    from linrec.cuda import _cupy
 
     cupy = _cupy.require()
 
@@ -45,11 +47,11 @@ def _cupy_launcher():
     return cupy, run, _cupy.sm_count(cupy)
 
 
-def forward(a, b, h0, out, *, axis, reverse, method):
+def forward(problem, a, b, h0, out):
     """``h`` and the final state; see ``linrec.scan`` for the contract.
 
-    ``method`` is ignored: the kernel follows from the layout. Runs on ``b``'s device.
-    Inputs not aligned to their item size are copied first. Raises ImportError /
+    ``problem.method`` is ignored: the kernel follows from the layout. Runs on ``b``'s
+    device. Inputs not aligned to their item size are copied first. Raises ImportError /
     RuntimeError (with the install command) when CuPy or a GPU is missing, ValueError
     for an ``out`` not aligned to its item size.
     """
@@ -65,10 +67,10 @@ def forward(a, b, h0, out, *, axis, reverse, method):
                 f"cupy.empty_like(out)"
             )
         a, b, h0 = (_aligned(x) for x in (a, b, h0))
-        return forward_with(xp, run, sms, a, b, h0, out, axis=axis, reverse=reverse)
+        return forward_with(xp, run, sms, problem, a, b, h0, out)
 
 
-def backward(grad_h, a, h, h0, grad_last, *, axis, reverse, method):
+def backward(problem, grad_h, a, h, h0, grad_last):
     """``(grad_a, grad_b, grad_h0)``; see ``linrec.scan_vjp`` for the contract.
 
     ``grad_a`` has ``h``'s shape with ``a``'s extent along ``axis`` (1 when ``a`` is
@@ -80,8 +82,7 @@ def backward(grad_h, a, h, h0, grad_last, *, axis, reverse, method):
     with _cupy.require().cuda.Device(h.device.id):
         xp, run, sms = _cupy_launcher()
         grad_h, a, h, h0, grad_last = (_aligned(x) for x in (grad_h, a, h, h0, grad_last))
-        return backward_with(xp, run, sms, grad_h, a, h, h0, grad_last, axis=axis,
-                             reverse=reverse)
+        return backward_with(xp, run, sms, problem, grad_h, a, h, h0, grad_last)
 
 
 def _is_aligned(x):
@@ -91,24 +92,9 @@ def _is_aligned(x):
 
 
 def _aligned(x):
-    """``x`` (a CuPy array or None), or an aligned copy of it (see :func:`_is_aligned`);
-    only a view at a byte offset, such as a float buffer viewed as complex, is copied."""
-    return x if x is None or _is_aligned(x) else x.copy()
-
-
-def _i64(*values):
-    return [np.int64(v) for v in values]
-
-
-def _strided(view):
-    """``[view, *element strides]``: a pointer argument followed by its strides."""
-    return [view, *_i64(*element_strides(view))]
-
-
-def _batch(view):
-    """A batch-only ``(R, 1, C)`` view as ``[pointer, stride_r, stride_c]``."""
-    sr, _, sc = element_strides(view)
-    return [view, *_i64(sr, sc)]
+    """``x`` (a CuPy array), or an aligned copy of it (see :func:`_is_aligned`); only a
+    view at a byte offset, such as a float buffer viewed as complex, is copied."""
+    return x if _is_aligned(x) else x.copy()
 
 
 def _time_is_inner(view):
@@ -145,115 +131,111 @@ def _chains_grid(chains, threads):
     return (-(-chains // threads),), (threads,)
 
 
-def forward_with(xp, run, sms, a, b, h0, out, *, axis, reverse):
+def _time_last_problem(problem):
+    """``problem`` with its axis moved last (the states keep their shape)."""
+    return problem._replace(shape=problem.batch + (problem.T,),
+                            axis=len(problem.shape) - 1)
+
+
+def forward_with(xp, run, sms, problem, a, b, h0, out):
     """:func:`forward` on array module ``xp`` with launcher ``run`` and ``sms`` SMs."""
-    shape = np.broadcast_shapes(a.shape, b.shape)
+    shape, axis, T = problem.shape, problem.axis, problem.T
     if _copy_to_time_last(b, axis, shape, sms):
-        h, h_last = forward_with(xp, run, sms, _time_last(xp, a, axis),
-                                 _time_last(xp, b, axis), h0, None, axis=len(shape) - 1,
-                                 reverse=reverse)
+        h, h_last = forward_with(xp, run, sms, _time_last_problem(problem),
+                                 _time_last(xp, a, axis), _time_last(xp, b, axis), h0, None)
         h = xp.moveaxis(h, -1, axis)
         if out is None:
             return h, h_last
         out[...] = h
         return out, h_last
-    T = shape[axis]
-    batch = shape[:axis] + shape[axis + 1:]
     ta, tb = a.dtype, b.dtype
     h = _layout.empty_like_layout(xp, b, shape, tb) if out is None else out
-    h_last = xp.empty(batch, tb)
-    if h0 is None:
-        h0 = xp.zeros((1,) * len(batch), tb)
+    h_last = xp.empty(problem.batch, tb)
     all_views = _layout.views(xp, shape, axis, [h, a, b, h0, h_last], [T, T, T, 1, 1])
-    rev = np.int32(1 if reverse else 0)
+    rev = 1 if problem.reverse else 0
     for idx in _layout.outer_indices(all_views[0]):
         hv, av, bv, h0v, lv = (v[idx] for v in all_views)
         R, _, C = hv.shape
-        dims = _i64(R, T, C)
+        head = dict(a=av, b=bv, h0=h0v, h=hv, last=lv, R=R, T=T, C=C, rev=rev)
         if not _time_is_inner(hv):
             grid, block = _chains_grid(R * C, CHANNEL_THREADS)
             run("forward_channels", ta, tb, grid, block,
-                [*_strided(av), *_strided(bv), *_batch(h0v), *_strided(hv), *_batch(lv),
-                 *dims, rev])
+                _kernels.arguments("forward_channels", **head))
             continue
-        head = [*_strided(av), *_strided(bv), *_batch(h0v), *_strided(hv), *_batch(lv)]
         plan = _plan.tiles(T, R * C, tb.itemsize, sms)
         if plan.nseg > 1:
-            _look_back(xp, run, ta, tb, head, R * C, T, dims, rev)
+            _look_back(xp, run, ta, tb, head, R * C)
             continue
         grid, block = _tiled_grid(plan, 1)
         run("forward_tiles", ta, tb, grid, block,
-            [*head, *dims, np.int32(plan.group_warps), np.int64(plan.seg_len), rev])
+            _kernels.arguments("forward_tiles", **head, group_warps=plan.group_warps,
+                               seg_len=plan.seg_len))
     return h, h_last
 
 
 def _single_pass_buffers(xp, ta, tb, tiles):
-    """``[status, agg_a, agg_b, inc]`` of a look-back kernel over ``tiles`` tiles: the
-    ticket counter and status flags zeroed, the published pairs and states fresh."""
-    return [xp.zeros(tiles + 1, np.int32), xp.empty(tiles, ta), xp.empty(tiles, tb),
-            xp.empty(tiles, tb)]
+    """The ``status``, ``agg_a``, ``agg_b`` and ``inc`` arrays of a look-back kernel over
+    ``tiles`` tiles: the ticket counter and status flags zeroed, the published pairs and
+    states fresh."""
+    return dict(status=xp.zeros(tiles + 1, np.int32), agg_a=xp.empty(tiles, ta),
+                agg_b=xp.empty(tiles, tb), inc=xp.empty(tiles, tb))
 
 
-def _look_back(xp, run, ta, tb, head, chains, T, dims, rev):
+def _look_back(xp, run, ta, tb, head, chains):
     """The single-pass forward scan (``forward_lookback``), one block per tile."""
-    tiles = chains * -(-T // _plan.tile_steps(tb.itemsize))
+    tiles = chains * -(-head["T"] // _plan.tile_steps(tb.itemsize))
     run("forward_lookback", ta, tb, (tiles,), (_plan.WARPS * _plan.WARP,),
-        [*head, *_single_pass_buffers(xp, ta, tb, tiles), *dims, rev])
+        _kernels.arguments("forward_lookback", **head,
+                           **_single_pass_buffers(xp, ta, tb, tiles)))
 
 
-def backward_with(xp, run, sms, grad_h, a, h, h0, grad_last, *, axis, reverse):
+def backward_with(xp, run, sms, problem, grad_h, a, h, h0, grad_last):
     """:func:`backward` on array module ``xp`` with launcher ``run`` and ``sms`` SMs."""
-    shape = h.shape
+    shape, axis, T = problem.shape, problem.axis, problem.T
     if _copy_to_time_last(h, axis, shape, sms):
         moved = [_time_last(xp, x, axis) for x in (grad_h, a, h)]
-        grads = backward_with(xp, run, sms, *moved, h0, grad_last, axis=len(shape) - 1,
-                              reverse=reverse)
+        grads = backward_with(xp, run, sms, _time_last_problem(problem), *moved, h0,
+                              grad_last)
         return xp.moveaxis(grads[0], -1, axis), xp.moveaxis(grads[1], -1, axis), grads[2]
-    T = shape[axis]
-    batch = shape[:axis] + shape[axis + 1:]
     ta, tb = a.dtype, h.dtype
     grad_b = _layout.empty_like_layout(xp, h, shape, tb)
     ga_shape = shape[:axis] + (a.shape[axis],) + shape[axis + 1:]
     grad_a = _layout.empty_like_layout(xp, h, ga_shape, ta)
-    grad_h0 = xp.empty(batch, tb)
-    if h0 is None:
-        h0 = xp.zeros((1,) * len(batch), tb)
-    if grad_last is None:
-        grad_last = xp.zeros((1,) * len(batch), tb)
+    grad_h0 = xp.empty(problem.batch, tb)
     all_views = _layout.views(
         xp, shape, axis, [grad_b, grad_h, a, h, grad_a, h0, grad_last, grad_h0],
         [T, T, T, T, a.shape[axis], 1, 1, 1])
-    rev = np.int32(0 if reverse else 1)
-    accumulate = np.int32(1 if a.shape[axis] != T else 0)
+    rev = 0 if problem.reverse else 1
+    accumulate = 1 if a.shape[axis] != T else 0
     for idx in _layout.outer_indices(all_views[0]):
         gbv, ghv, av, hv, gav, h0v, glv, gh0v = (v[idx] for v in all_views)
         R, _, C = gbv.shape
-        dims = _i64(R, T, C)
-        head = [*_strided(ghv), *_strided(av), *_strided(hv), *_batch(h0v), *_batch(glv)]
+        head = dict(gh=ghv, a=av, h=hv, h0=h0v, glast=glv, gb=gbv, gh0=gh0v, R=R, T=T, C=C,
+                    rev=rev, accumulate=accumulate)
         if not _time_is_inner(gbv):
             grid, block = _chains_grid(R * C, CHANNEL_THREADS)
             run("backward_channels", ta, tb, grid, block,
-                [*head, *_strided(gav), *_strided(gbv), *_batch(gh0v), *dims, rev,
-                 accumulate])
+                _kernels.arguments("backward_channels", **head, ga=gav))
             continue
         plan = _plan.tiles(T, R * C, tb.itemsize, sms)
         if plan.nseg == 1:
             grid, block = _tiled_grid(plan, 1)
             run("backward_tiles", ta, tb, grid, block,
-                [*head, *_strided(gav), *_strided(gbv), *_batch(gh0v), *dims,
-                 np.int32(plan.group_warps), np.int64(plan.seg_len), rev, accumulate])
+                _kernels.arguments("backward_tiles", **head, ga=gav,
+                                   group_warps=plan.group_warps, seg_len=plan.seg_len))
             continue
         per_chain = -(-T // _plan.tile_steps(tb.itemsize))
         tiles = R * C * per_chain
-        grad_a_args = [*_strided(gav), np.int64(0)]
+        ga_args = dict(ga=gav, ga_seg=0)
         if accumulate:
             partial = xp.empty((per_chain, R * C), ta)
-            grad_a_args = [partial, *_i64(C, 0, 1, R * C)]
+            ga_args = dict(ga=(partial, (C, 0, 1)), ga_seg=R * C)
         run("backward_lookback", ta, tb, (tiles,), (_plan.WARPS * _plan.WARP,),
-            [*head, *grad_a_args, *_strided(gbv), *_batch(gh0v),
-             *_single_pass_buffers(xp, ta, tb, tiles), *dims, rev, accumulate])
+            _kernels.arguments("backward_lookback", **head, **ga_args,
+                               **_single_pass_buffers(xp, ta, tb, tiles)))
         if accumulate:
             grid, block = _chains_grid(R * C, CHAIN_THREADS)
             run("sum_segments", ta, tb, grid, block,
-                [partial, *_batch(gav), *_i64(R, C, per_chain)])
+                _kernels.arguments("sum_segments", partial=partial, out=gav, R=R, C=C,
+                                   nseg=per_chain))
     return grad_a, grad_b, grad_h0

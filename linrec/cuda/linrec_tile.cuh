@@ -273,4 +273,38 @@ __device__ __forceinline__ TB single_pass_carry(int* status, TA* agg_a, TB* agg_
     return entering;
 }
 
+// The state entering each lane of a look-back tile, from the lanes' own pairs: the block's
+// scan of the pairs (through the shared `warp_a`, `warp_b`), the state entering the tile
+// from the tiles before it (single_pass_carry, `*start` in the chain's first tile, shared
+// with the block through `carry_in`), and the state after the tile, written to `*after`
+// when `last_tile`. Every thread of the block calls it.
+template <typename TA, typename TB, int WARPS>
+__device__ __forceinline__ TB tile_entry_state(Pair<TA, TB> own, TA* warp_a, TB* warp_b,
+                                               TB& carry_in, int* status, TA* agg_a,
+                                               TB* agg_b, TB* inc, const Ticket& at,
+                                               long long chains, const TB* start,
+                                               bool last_tile, TB* after, int warp,
+                                               int lane) {
+    const Pair<TA, TB> inclusive = warp_inclusive(own, lane);
+    const Pair<TA, TB> before_lane = warp_exclusive(inclusive, lane);
+    const Pair<TA, TB> total = warp_total(inclusive);
+    if (lane == 0) {
+        warp_a[warp] = total.a;
+        warp_b[warp] = total.b;
+    }
+    __syncthreads();
+    Pair<TA, TB> before_warp, whole;
+    block_prefix<TA, TB, WARPS>(warp_a, warp_b, warp, before_warp, whole);
+    if (warp == 0) {
+        const TB entering = single_pass_carry(status, agg_a, agg_b, inc, at, chains, whole,
+                                              *start, lane);
+        if (lane == 0) {
+            carry_in = entering;
+            if (last_tile) *after = apply(whole, entering);
+        }
+    }
+    __syncthreads();
+    return apply(before_lane, apply(before_warp, carry_in));
+}
+
 #endif  // LINREC_TILE_CUH

@@ -136,26 +136,10 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) forward_lookback(
         step.b = bv[i];
         own = compose(own, step);
     }
-    const Pair<TA, TB> inclusive = warp_inclusive(own, lane);
-    const Pair<TA, TB> before_lane = warp_exclusive(inclusive, lane);
-    const Pair<TA, TB> total = warp_total(inclusive);
-    if (lane == 0) {
-        warp_a[warp] = total.a;
-        warp_b[warp] = total.b;
-    }
-    __syncthreads();
-    Pair<TA, TB> before_warp, whole;
-    block_prefix<TA, TB, WARPS>(warp_a, warp_b, warp, before_warp, whole);
-    if (warp == 0) {
-        const TB entering = single_pass_carry(status, agg_a, agg_b, inc, at, chains, whole,
-                                              h0[r * h0_sr + c * h0_sc], lane);
-        if (lane == 0) {
-            carry_in = entering;
-            if ((at.m + 1) * tile >= T) last[r * last_sr + c * last_sc] = apply(whole, entering);
-        }
-    }
-    __syncthreads();
-    TB s = apply(before_lane, apply(before_warp, carry_in));
+    TB s = tile_entry_state<TA, TB, WARPS>(
+        own, warp_a, warp_b, carry_in, status, agg_a, agg_b, inc, at, chains,
+        h0 + r * h0_sr + c * h0_sc, (at.m + 1) * tile >= T,
+        last + r * last_sr + c * last_sc, warp, lane);
 #pragma unroll
     for (int i = 0; i < ITEMS; ++i) {
         s = av[i] * s + bv[i];
@@ -177,7 +161,7 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) backward_tiles(
     const TA* __restrict__ a, long long a_sr, long long a_st, long long a_sc,
     const TB* __restrict__ h, long long h_sr, long long h_st, long long h_sc,
     const TB* __restrict__ h0, long long h0_sr, long long h0_sc,
-    const TB* __restrict__ glast, long long gl_sr, long long gl_sc,
+    const TB* __restrict__ glast, long long glast_sr, long long glast_sc,
     TA* __restrict__ ga, long long ga_sr, long long ga_st, long long ga_sc,
     TB* __restrict__ gb, long long gb_sr, long long gb_st, long long gb_sc,
     TB* __restrict__ gh0, long long gh0_sr, long long gh0_sc,
@@ -203,7 +187,7 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) backward_tiles(
     TB carry = zero<TB>();
     TB start_state = zero<TB>();
     if (at.valid) {
-        carry = glast[at.r * gl_sr + at.c * gl_sc];
+        carry = glast[at.r * glast_sr + at.c * glast_sc];
         start_state = h0[at.r * h0_sr + at.c * h0_sc];
     }
     TA total = zero<TA>();
@@ -285,7 +269,7 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) backward_lookback(
     const TA* __restrict__ a, long long a_sr, long long a_st, long long a_sc,
     const TB* __restrict__ h, long long h_sr, long long h_st, long long h_sc,
     const TB* __restrict__ h0, long long h0_sr, long long h0_sc,
-    const TB* __restrict__ glast, long long gl_sr, long long gl_sc,
+    const TB* __restrict__ glast, long long glast_sr, long long glast_sc,
     TA* __restrict__ ga, long long ga_sr, long long ga_st, long long ga_sc, long long ga_seg,
     TB* __restrict__ gb, long long gb_sr, long long gb_st, long long gb_sc,
     TB* __restrict__ gh0, long long gh0_sr, long long gh0_sc,
@@ -331,26 +315,10 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) backward_lookback(
         step.b = step.a * gv[i];
         own = compose(own, step);
     }
-    const Pair<TA, TB> inclusive = warp_inclusive(own, lane);
-    const Pair<TA, TB> before_lane = warp_exclusive(inclusive, lane);
-    const Pair<TA, TB> total = warp_total(inclusive);
-    if (lane == 0) {
-        warp_a[warp] = total.a;
-        warp_b[warp] = total.b;
-    }
-    __syncthreads();
-    Pair<TA, TB> before_warp, whole;
-    block_prefix<TA, TB, WARPS>(warp_a, warp_b, warp, before_warp, whole);
-    if (warp == 0) {
-        const TB entering = single_pass_carry(status, agg_a, agg_b, inc, at, chains, whole,
-                                              glast[r * gl_sr + c * gl_sc], lane);
-        if (lane == 0) {
-            carry_in = entering;
-            if ((at.m + 1) * tile >= T) gh0[r * gh0_sr + c * gh0_sc] = apply(whole, entering);
-        }
-    }
-    __syncthreads();
-    TB s = apply(before_lane, apply(before_warp, carry_in));
+    TB s = tile_entry_state<TA, TB, WARPS>(
+        own, warp_a, warp_b, carry_in, status, agg_a, agg_b, inc, at, chains,
+        glast + r * glast_sr + c * glast_sc, (at.m + 1) * tile >= T,
+        gh0 + r * gh0_sr + c * gh0_sc, warp, lane);
     TA gav[ITEMS];
 #pragma unroll
     for (int i = 0; i < ITEMS; ++i) {
@@ -443,7 +411,7 @@ __global__ void backward_channels(
     const TA* __restrict__ a, long long a_sr, long long a_st, long long a_sc,
     const TB* __restrict__ h, long long h_sr, long long h_st, long long h_sc,
     const TB* __restrict__ h0, long long h0_sr, long long h0_sc,
-    const TB* __restrict__ glast, long long gl_sr, long long gl_sc,
+    const TB* __restrict__ glast, long long glast_sr, long long glast_sc,
     TA* __restrict__ ga, long long ga_sr, long long ga_st, long long ga_sc,
     TB* __restrict__ gb, long long gb_sr, long long gb_st, long long gb_sc,
     TB* __restrict__ gh0, long long gh0_sr, long long gh0_sc,
@@ -460,7 +428,7 @@ __global__ void backward_channels(
     TB* pgb = gb + r * gb_sr + c * gb_sc + t0 * gb_st;
     const long long dgh = dir * gh_st, da = dir * a_st, dh = dir * h_st;
     const long long dga = dir * ga_st, dgb = dir * gb_st;
-    TB carry = glast[r * gl_sr + c * gl_sc];
+    TB carry = glast[r * glast_sr + c * glast_sc];
     TA total = zero<TA>();
     long long tau = 0;
     // Whole groups whose every step has a successor in h (tau + 1 < T).

@@ -19,7 +19,9 @@ from linrec.nn.lru import LRU
 from linrec.nn.norm import make_norm
 from linrec.nn.projection import make_projection
 
-__all__ = ["BLURBlock"]
+__all__ = ["BLURBlock", "MERGES"]
+
+MERGES = ("sum", "concat")
 
 
 class BLURBlock(Layer):
@@ -45,8 +47,8 @@ class BLURBlock(Layer):
                  projection="glu", norm="layer", dropout=0.0, r_min=0.0, r_max=0.99,
                  max_phase=2 * np.pi, xp=np, dtype=np.float32):
         super().__init__(xp=xp, dtype=dtype)
-        if merge not in ("sum", "concat"):
-            raise ValueError(f"merge={merge!r}; use 'sum' or 'concat'")
+        if merge not in MERGES:
+            raise ValueError(f"merge={merge!r}; use one of {MERGES}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout={dropout}; use a rate in [0, 1)")
         self.bidirectional, self.merge, self.rate = bidirectional, merge, dropout

@@ -28,12 +28,10 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 __all__ = [
-    "CheckpointError", "MODEL_FORMAT", "TRAINING_FORMAT", "read_checkpoint",
-    "write_checkpoint",
+    "CheckpointError", "MODEL_FORMAT", "read_checkpoint", "write_checkpoint",
 ]
 
 MODEL_FORMAT = "linrec.nn.Model/1"
-TRAINING_FORMAT = "linrec.train.checkpoint/1"
 
 # What a corrupt zip or .npy can raise from zipfile, zlib, struct and numpy's header parser.
 _READ_ERRORS = (OSError, ValueError, EOFError, KeyError, TypeError, OverflowError,

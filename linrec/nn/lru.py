@@ -25,7 +25,6 @@ from linrec.nn._layer import Layer
 __all__ = ["LRU", "NU_MIN", "ring_init"]
 
 NU_MIN = 1e-6
-SSM_PARAMS = ("nu_log", "theta_log", "gamma_log")
 
 
 def ring_init(rng, n, r_min, r_max, max_phase):
@@ -57,8 +56,13 @@ class LRU(Layer):
         Source of the initial values.
 
     Parameter names: ``nu_log, theta_log, gamma_log`` (N,), ``B_re, B_im`` (N, H),
-    ``C_re, C_im`` (H, N), ``D`` (H,), all real.
+    ``C_re, C_im`` (H, N), ``D`` (H,), all real. The first three form the optimizer
+    group "recurrence" (no weight decay, and their own learning-rate scale in
+    :class:`~linrec.nn.Adam`).
     """
+
+    PARAM_GROUPS = {"nu_log": "recurrence", "theta_log": "recurrence",
+                    "gamma_log": "recurrence"}
 
     def __init__(self, d_model, d_state, *, rng, reverse=False, r_min=0.0, r_max=0.99,
                  max_phase=2 * np.pi, xp=np, dtype=np.float32):

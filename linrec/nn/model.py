@@ -15,11 +15,11 @@ import inspect
 
 import numpy as np
 
+from linrec._host import to_numpy
 from linrec.nn._layer import Layer, prefixed
 from linrec.nn.block import BLURBlock
 from linrec.nn.checkpoint import (
     MODEL_FORMAT,
-    TRAINING_FORMAT,
     CheckpointError,
     read_checkpoint,
     write_checkpoint,
@@ -189,7 +189,7 @@ class Model(Layer):
 
     def host_parameters(self):
         """name -> NumPy copy of every parameter."""
-        return {k: _to_host(v) for k, v in self.parameters().items()}
+        return {k: to_numpy(v, copy=True) for k, v in self.parameters().items()}
 
     def set_parameters(self, arrays, source="arrays"):
         """Copy ``arrays`` (name -> array) into the parameters in place.
@@ -219,33 +219,40 @@ class Model(Layer):
         write_checkpoint(path, MODEL_FORMAT, self.config, arrays)
 
     @classmethod
-    def load(cls, path, xp=np):
-        """A model rebuilt from a file written by :meth:`save` or from a training
-        checkpoint (its best parameters so far).
+    def from_arrays(cls, config, params, *, xp=np, source="arrays"):
+        """A model built from its ``config`` (as :meth:`save` writes it) and its
+        parameters (name -> array). The config is checked against the parameters'
+        shapes before anything is built, so a tampered config cannot make the model
+        larger than the arrays; ``source`` names them in errors.
 
-        The config is checked against the shapes of the file's arrays before anything
-        is built, so a tampered config cannot make the model larger than the file.
+        Raises
+        ------
+        CheckpointError
+            A config that does not describe a model, or parameters that do not match it
+            (names, shapes, NaN or inf, not real floating point).
+        """
+        _check_config(config, {k: v.shape for k, v in params.items()}, source)
+        try:
+            model = cls(**config, xp=xp)
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(f"{source} has an invalid model config ({err})") from None
+        model.set_parameters(params, source=str(source))
+        return model
+
+    @classmethod
+    def load(cls, path, xp=np):
+        """A model rebuilt from a file written by :meth:`save` (see :meth:`from_arrays`).
 
         Raises
         ------
         FileNotFoundError
             No such file.
         CheckpointError
-            A malformed file, a config that does not describe a model, or parameters
-            that do not match it (names, shapes, NaN or inf, not real floating point).
+            A malformed file, or one :meth:`from_arrays` refuses.
         """
-        fmt, config, arrays = read_checkpoint(path, (MODEL_FORMAT, TRAINING_FORMAT))
-        prefix = "best/" if fmt == TRAINING_FORMAT else "param/"
-        config = config.get("model") if fmt == TRAINING_FORMAT else config
-        params = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-        _check_config(config, {k: v.shape for k, v in params.items()}, path)
-        try:
-            model = cls(**config, xp=xp)
-        except (TypeError, ValueError) as err:
-            raise CheckpointError(f"{path} has an invalid model config ({err})") from None
-        model.set_parameters(params, source=str(path))
-        return model
-
+        _, config, arrays = read_checkpoint(path, (MODEL_FORMAT,))
+        params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+        return cls.from_arrays(config, params, xp=xp, source=path)
 
 SIZES = ("n_features", "horizon", "n_targets", "d_model", "d_state", "n_layers")
 
@@ -287,7 +294,3 @@ def _check_config(config, shapes, path):
     if wrong:
         raise CheckpointError(f"{path}: the config disagrees with the parameters "
                               f"({'; '.join(wrong)})")
-
-
-def _to_host(x):
-    return x.get() if hasattr(x, "get") else np.array(x, copy=True)

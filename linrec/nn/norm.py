@@ -4,7 +4,7 @@ import numpy as np
 
 from linrec.nn._layer import Layer
 
-__all__ = ["LayerNorm", "RMSNorm", "make_norm"]
+__all__ = ["LayerNorm", "NORMS", "RMSNorm", "make_norm"]
 
 
 class LayerNorm(Layer):
@@ -58,10 +58,11 @@ class RMSNorm(Layer):
         return dx, grads
 
 
+NORMS = {"layer": LayerNorm, "rms": RMSNorm}
+
+
 def make_norm(kind, dim, *, xp=np, dtype=np.float32):
-    """``"layer"`` -> LayerNorm, ``"rms"`` -> RMSNorm; ValueError otherwise."""
-    if kind == "layer":
-        return LayerNorm(dim, xp=xp, dtype=dtype)
-    if kind == "rms":
-        return RMSNorm(dim, xp=xp, dtype=dtype)
-    raise ValueError(f"norm={kind!r}; use 'layer' or 'rms'")
+    """The norm named ``kind`` in ``NORMS``; ValueError otherwise."""
+    if kind not in NORMS:
+        raise ValueError(f"norm={kind!r}; use one of {sorted(NORMS)}")
+    return NORMS[kind](dim, xp=xp, dtype=dtype)

@@ -1,16 +1,11 @@
-"""Adam / AdamW with bias correction, LRU-aware weight decay and learning rate, and
+"""Adam / AdamW with bias correction over the parameter groups a model declares, and
 global-norm gradient clipping. Parameters are updated in place."""
 
 import math
 
-from linrec.nn.lru import SSM_PARAMS
+from linrec.nn._layer import default_group
 
-__all__ = ["Adam", "clip_grad_norm", "is_ssm"]
-
-
-def is_ssm(name):
-    """True for the LRU's recurrence parameters ``nu_log``, ``theta_log``, ``gamma_log``."""
-    return name.rsplit(".", 1)[-1] in SSM_PARAMS
+__all__ = ["Adam", "clip_grad_norm"]
 
 
 def clip_grad_norm(grads, max_norm):
@@ -29,30 +24,45 @@ def clip_grad_norm(grads, max_norm):
 class Adam:
     """Adam (``decoupled=False``: L2 added to the gradient) or AdamW (``decoupled=True``).
 
-    Weight decay applies to matrices only (``ndim >= 2``): never to biases, norm gains,
-    ``D`` or the LRU's ``nu_log``/``theta_log``/``gamma_log`` (as the LRU paper does).
-    Those three recurrence parameters take ``lr * ssm_lr_scale``.
+    Weight decay applies to the parameters of group "decay" only (matrices, as the LRU
+    paper does); every group's learning rate is ``lr * lr_scale.get(group, 1)``.
 
     Parameters
     ----------
     params : dict
         name -> array (``model.parameters()``), updated in place by :meth:`step`.
+    groups : dict, optional
+        name -> group (``model.param_groups()``: "decay", "no_decay", and "recurrence"
+        for the LRU's ``nu_log``, ``theta_log``, ``gamma_log``). Default: "decay" for
+        matrices, "no_decay" for the rest.
     lr, betas, eps, weight_decay : the usual Adam hyper-parameters.
+    lr_scale : dict, optional
+        group -> learning-rate multiplier, e.g. ``{"recurrence": 0.5}``.
+
+    Raises
+    ------
+    ValueError
+        ``groups`` that do not name exactly the parameters.
     """
 
-    def __init__(self, params, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 decoupled=True, ssm_lr_scale=1.0):
-        self.params = params
+    def __init__(self, params, *, groups=None, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                 weight_decay=0.0, decoupled=True, lr_scale=None):
+        if groups is None:
+            groups = {k: default_group(p) for k, p in params.items()}
+        if set(groups) != set(params):
+            raise ValueError("groups must name exactly the parameters: pass "
+                             "model.param_groups() with model.parameters()")
+        self.params, self.groups = params, dict(groups)
         self.lr, self.betas, self.eps = lr, betas, eps
-        self.weight_decay, self.decoupled, self.ssm_lr_scale = (
-            weight_decay, decoupled, ssm_lr_scale)
+        self.weight_decay, self.decoupled = weight_decay, decoupled
+        self.lr_scale = dict(lr_scale or {})
         self.t = 0
         self.m = {k: p * 0 for k, p in params.items()}
         self.v = {k: p * 0 for k, p in params.items()}
 
     def decays(self, name):
-        """Whether parameter ``name`` gets weight decay."""
-        return self.params[name].ndim >= 2 and not is_ssm(name)
+        """Whether parameter ``name`` gets weight decay (its group is "decay")."""
+        return self.groups[name] == "decay"
 
     def step(self, grads, lr=None):
         """One update from ``grads`` (same keys as params) with learning rate ``lr``
@@ -71,7 +81,7 @@ class Adam:
             m += (1.0 - b1) * g
             v *= b2
             v += (1.0 - b2) * (g * g)
-            step_lr = lr * (self.ssm_lr_scale if is_ssm(k) else 1.0)
+            step_lr = lr * self.lr_scale.get(self.groups[k], 1.0)
             if decay and self.decoupled:
                 p *= 1.0 - step_lr * decay
             p -= (step_lr / bc1) * m / ((v / bc2) ** 0.5 + self.eps)

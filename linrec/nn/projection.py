@@ -6,7 +6,7 @@ from linrec.nn._layer import Layer, prefixed
 from linrec.nn.activations import gelu, gelu_backward, sigmoid
 from linrec.nn.linear import Linear
 
-__all__ = ["GLU", "MLP", "make_projection"]
+__all__ = ["GLU", "MLP", "PROJECTIONS", "make_projection"]
 
 
 class GLU(Layer):
@@ -55,10 +55,11 @@ class MLP(Layer):
         return dx, {**prefixed("fc1", g1), **prefixed("fc2", g2)}
 
 
+PROJECTIONS = {"glu": GLU, "mlp": MLP}
+
+
 def make_projection(kind, dim, *, rng, xp=np, dtype=np.float32):
-    """``"glu"`` -> GLU, ``"mlp"`` -> MLP; ValueError otherwise."""
-    if kind == "glu":
-        return GLU(dim, rng=rng, xp=xp, dtype=dtype)
-    if kind == "mlp":
-        return MLP(dim, rng=rng, xp=xp, dtype=dtype)
-    raise ValueError(f"projection={kind!r}; use 'glu' or 'mlp'")
+    """The projection named ``kind`` in ``PROJECTIONS``; ValueError otherwise."""
+    if kind not in PROJECTIONS:
+        raise ValueError(f"projection={kind!r}; use one of {sorted(PROJECTIONS)}")
+    return PROJECTIONS[kind](dim, rng=rng, xp=xp, dtype=dtype)

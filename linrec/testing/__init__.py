@@ -2,7 +2,8 @@
 
 - reference checks (NumPy only): :func:`reference_scan`, :func:`reference_scan_vjp`,
   :func:`compose_pairs`, :func:`scan_error_bound`, :func:`assert_scan_close`;
-- gradient checking: :func:`check_gradients`;
+- gradient checking: :func:`check_gradients`, and :func:`check_layer` /
+  :func:`check_model` for layers and models of :mod:`linrec.nn`;
 - awkward sizes: :data:`BOUNDARIES`, :func:`awkward_sizes`;
 - hypothesis strategies: :func:`recurrences`, :func:`pair_triples`, :class:`Recurrence`.
 
@@ -10,14 +11,15 @@ The strategies need hypothesis (``pip install linrec[testing]``); they are impor
 first use, so everything else here works without it.
 """
 
+from linrec.reference import compose_pairs, reference_scan, reference_scan_vjp
 from linrec.testing.bounds import assert_scan_close, scan_error_bound
-from linrec.testing.gradients import check_gradients
-from linrec.testing.reference import compose_pairs, reference_scan, reference_scan_vjp
+from linrec.testing.gradients import check_gradients, check_layer, check_model
 from linrec.testing.sizes import BOUNDARIES, awkward_sizes
 
 __all__ = [
     "reference_scan", "reference_scan_vjp", "compose_pairs", "scan_error_bound",
-    "assert_scan_close", "check_gradients", "BOUNDARIES", "awkward_sizes",
+    "assert_scan_close", "check_gradients", "check_layer", "check_model", "BOUNDARIES",
+    "awkward_sizes",
     "recurrences", "pair_triples", "Recurrence",
 ]
 

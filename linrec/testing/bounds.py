@@ -30,7 +30,7 @@ import numbers
 
 import numpy as np
 
-from linrec.testing._host import time_last, to_numpy
+from linrec._host import time_last, to_numpy
 
 __all__ = ["scan_error_bound", "assert_scan_close"]
 

@@ -3,13 +3,20 @@
 The convention is the one :func:`linrec.scan_vjp` uses: the gradient of a real loss L
 with respect to a complex input ``z`` is ``dL/dRe(z) + 1j * dL/dIm(z)``. For a real
 input only the real part of the given gradient is checked.
+
+:func:`check_gradients` checks a function ``fn(*inputs) -> (loss, grads)``;
+:func:`check_layer` and :func:`check_model` check the layers and models of
+:mod:`linrec.nn` (anything with ``forward`` / ``backward`` / ``parameters``), whose
+parameters they perturb in place. All of them take their differences from one
+:func:`numeric_gradient`-style central difference.
 """
 
 import numpy as np
 
-from linrec.testing._host import to_numpy
+from linrec._host import to_numpy, wide
 
-__all__ = ["check_gradients"]
+__all__ = ["check_gradients", "check_layer", "check_model", "numeric_gradient",
+           "relative_error"]
 
 _SHOWN = 5
 
@@ -18,8 +25,7 @@ def _wide_input(x):
     """Float inputs as float64 / complex128 NumPy copies; others unchanged."""
     if isinstance(x, float | complex | np.floating | np.complexfloating) or (
             hasattr(x, "dtype") and np.dtype(x.dtype).kind in "fc"):
-        x = to_numpy(x)
-        return x.astype(np.complex128 if x.dtype.kind == "c" else np.float64)
+        return wide(x)
     return x
 
 
@@ -41,16 +47,24 @@ def _loss(fn, inputs):
     return _real_scalar(_call(fn, inputs)[0])
 
 
-def _finite_difference(fn, inputs, i, index, direction, eps):
-    """Central difference of the loss along ``direction`` (1 or 1j) at element ``index``."""
-    x = inputs[i]
-    step = eps * max(1.0, abs(x[index]))
+def _central_difference(loss, x, index, direction, step):
+    """``d loss() / d x[index]`` along ``direction`` (1 or 1j) by a central difference of
+    ``step``, perturbing ``x`` in place (restored afterwards)."""
+    old = x[index]
     values = []
     for sign in (1.0, -1.0):
-        shifted = x.copy()
-        shifted[index] += sign * step * direction
-        values.append(_loss(fn, inputs[:i] + [shifted] + inputs[i + 1:]))
+        x[index] = old + sign * step * direction
+        values.append(loss())
+    x[index] = old
     return (values[0] - values[1]) / (2 * step)
+
+
+def _finite_difference(fn, inputs, i, index, direction, eps):
+    """Central difference of the loss along ``direction`` (1 or 1j) at element ``index``
+    of input ``i`` (a float64 / complex128 copy, so it may be perturbed in place)."""
+    x = inputs[i]
+    step = eps * max(1.0, abs(x[index]))
+    return _central_difference(lambda: _loss(fn, inputs), x, index, direction, step)
 
 
 def _checked_indices(shape, max_elements):
@@ -132,3 +146,51 @@ def check_gradients(fn, inputs, *, eps=1e-6, rtol=1e-5, atol=1e-8, max_elements=
         raise AssertionError(
             f"{len(failures)} gradient element(s) differ from central finite differences "
             f"(rtol={rtol}, atol={atol}):\n{shown}")
+
+
+def numeric_gradient(loss, p, eps=1e-6):
+    """``d loss() / d p`` by central differences of step ``eps``, perturbing the real
+    NumPy array ``p`` in place one element at a time (restored afterwards)."""
+    g = np.zeros_like(p)
+    for index in np.ndindex(p.shape):
+        g[index] = _central_difference(loss, p, index, 1.0, eps)
+    return g
+
+
+def relative_error(numeric, analytic):
+    """``max |numeric - analytic| / max(max |numeric|, 1e-12)``: 1e-6 means six correct
+    digits on the largest entry."""
+    scale = max(float(np.abs(numeric).max(initial=0.0)), 1e-12)
+    return float(np.abs(numeric - analytic).max(initial=0.0)) / scale
+
+
+def check_layer(layer, x, rng, eps=1e-6):
+    """name -> :func:`relative_error` for every parameter of ``layer`` and for its input
+    ("x"), with the loss ``sum(forward(x) * w)`` for a fixed random ``w``.
+
+    ``layer`` has ``forward(x) -> (y, cache)``, ``backward(dy, cache) -> (dx, grads)``
+    and ``parameters()`` (name -> NumPy array); use float64 parameters and ``x``.
+    """
+    y, cache = layer.forward(x)
+    w = rng.standard_normal(y.shape)
+    dx, grads = layer.backward(w, cache)
+
+    def loss():
+        return float((layer.forward(x)[0] * w).sum())
+
+    errors = {k: relative_error(numeric_gradient(loss, p, eps), grads[k])
+              for k, p in layer.parameters().items()}
+    errors["x"] = relative_error(numeric_gradient(loss, x, eps), dx)
+    return errors
+
+
+def check_model(model, x, y, eps=1e-6):
+    """name -> :func:`relative_error` for every parameter of ``model`` under its own loss
+    (``model.loss(x, y)`` and ``model.loss_and_grad(x, y)``; float64 parameters)."""
+    _, grads = model.loss_and_grad(x, y)
+
+    def loss():
+        return model.loss(x, y)
+
+    return {k: relative_error(numeric_gradient(loss, p, eps), grads[k])
+            for k, p in model.parameters().items()}

@@ -7,25 +7,24 @@ per element size; a segment is a multiple of it) on the GPU. Off-by-one bugs liv
 ``n - 1``, ``n`` and ``n + 1`` around each edge, around powers of two, at primes (no
 block size divides them) and at 0, 1 and 2.
 
-``BOUNDARIES`` lists linrec's own edges. It is a plain module-level tuple so that a new
-backend adds its block sizes in one place (for example the CUDA backend's items per
-thread, warp and block sizes), and a user can pass their own to :func:`awkward_sizes`.
+``BOUNDARIES`` lists linrec's own edges, computed from the tunables in
+``linrec._tuning`` (so a changed block size moves the tests with it, and no backend is
+imported); a user can pass their own to :func:`awkward_sizes`.
 """
 
 import functools
 
-from linrec.cpu._parallel import LANES
-from linrec.cpu.backend import CHANNEL_BLOCK, CHANNELS_MIN, CHUNK_MIN
-from linrec.cuda import _plan
+from linrec import _dtypes, _tuning
 
 __all__ = ["BOUNDARIES", "awkward_sizes"]
 
-_CUDA_TILES = tuple(_plan.WARP * _plan.items_for(itemsize) for itemsize in (4, 8, 16))
+_CUDA_TILES = tuple(_tuning.WARP * _tuning.items_for(n) for n in _dtypes.ITEMSIZES)
 
 BOUNDARIES = (
-    (LANES, CHANNELS_MIN, CHANNEL_BLOCK, CHUNK_MIN, 2 * CHUNK_MIN, _plan.WARP)
-    + _CUDA_TILES + tuple(_plan.WARPS * tile for tile in _CUDA_TILES)
-    + tuple(3 * _plan.WARPS * tile for tile in _CUDA_TILES)
+    (_tuning.LANES, _tuning.CHANNELS_MIN, _tuning.CHANNEL_BLOCK, _tuning.CHUNK_MIN,
+     2 * _tuning.CHUNK_MIN, _tuning.WARP)
+    + _CUDA_TILES + tuple(_tuning.WARPS * tile for tile in _CUDA_TILES)
+    + tuple(3 * _tuning.WARPS * tile for tile in _CUDA_TILES)
 )
 
 

@@ -14,14 +14,15 @@ import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from linrec.cpu.backend import CHANNEL_BLOCK, CHUNK_MIN
+from linrec import _dtypes
+from linrec._tuning import CHANNEL_BLOCK, CHUNK_MIN
 from linrec.testing import _arrays
 from linrec.testing.sizes import awkward_sizes
 
 __all__ = ["Recurrence", "recurrences", "pair_triples", "DTYPES", "A_PATTERNS",
            "LAYOUTS"]
 
-DTYPES = ("float32", "float64", "complex64", "complex128")
+DTYPES = _dtypes.NAMES
 A_PATTERNS = ("scalar", "channel", "time", "full")
 LAYOUTS = _arrays.LAYOUTS
 _STEPS = (1, 2, -1, -2)

@@ -20,7 +20,7 @@ Every launch of a ``RawModule`` kernel is checked against the kernel's parameter
 parsed from the very source text the module was given (count; pointers get arrays of the
 parameter's element type, aligned as CUDA needs, on the current device; scalars get
 NumPy scalars of exactly the parameter's type), then executed by the NumPy model of the
-kernels, ``linrec.cuda._model``. The stand-in cannot prove the kernels fast or right on
+kernels, ``tests/cuda_model.py``. The stand-in cannot prove the kernels fast or right on
 silicon; it makes the Python side fail here before it fails on a GPU.
 """
 

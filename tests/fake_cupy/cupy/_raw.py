@@ -3,7 +3,7 @@
 A ``RawModule`` parses the ``__global__`` functions of the source text it is given (the
 text NVRTC would compile). A launch checks its arguments against the kernel's parameter
 list, with the template parameters bound from the name expression, then runs the kernel
-with ``linrec.cuda._model`` (the NumPy model of linrec's kernels, found through the names
+with ``tests/cuda_model.py`` (the NumPy model of linrec's kernels, found through the names
 ``linrec.cuda._kernels.expression`` builds).
 """
 
@@ -226,8 +226,8 @@ class RawKernel:
                 self._check_scalar(param, arg)
                 plain.append(np.asarray(arg).reshape(()).astype(self._dtype(param.ctype))[()])
         if self.name not in _model_names():
-            self._fail("the stand-in has no model of this kernel (linrec.cuda._model)")
-        from linrec.cuda import _model
+            self._fail("the stand-in has no model of this kernel (tests/cuda_model.py)")
+        from tests import cuda_model as _model
 
         kernel, ta, tb = _model_names()[self.name]
         _model.run(kernel, ta, tb, grid, block, plain)

@@ -19,18 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
-from linrec.nn.checkpoint import (
-    TRAINING_FORMAT,
-    CheckpointError,
-    read_checkpoint,
-    write_checkpoint,
-)
+from linrec._host import to_numpy
+from linrec.nn.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
+from linrec.nn.model import Model
 from linrec.nn.optim import Adam, clip_grad_norm
 from linrec.nn.schedule import lr_at
 
-__all__ = ["TrainConfig", "ResumeError", "fit", "evaluate_loss", "CHECKPOINT_FORMAT"]
+__all__ = ["TrainConfig", "ResumeError", "fit", "evaluate_loss", "load_best",
+           "CHECKPOINT_FORMAT"]
 
-CHECKPOINT_FORMAT = TRAINING_FORMAT
+CHECKPOINT_FORMAT = "linrec.train.checkpoint/1"
 # TrainConfig fields that do not change the trained result: a resume may change them.
 FREE_SETTINGS = ("budget_seconds", "progress", "checkpoint_every")
 
@@ -130,11 +128,11 @@ class _State:
 def _save(path, model, opt, state, cfg, n_train):
     t, moments = opt.state()
     arrays = {f"param/{k}": v for k, v in model.host_parameters().items()}
-    arrays.update({f"adam/{k}": _host(v) for k, v in moments.items()})
+    arrays.update({f"adam/{k}": to_numpy(v, copy=True) for k, v in moments.items()})
     arrays.update({f"best/{k}": v for k, v in state.best_params.items()})
     meta = dict(model=model.config, train=asdict(cfg), n_train=n_train, adam_t=t,
                 **state.meta())
-    write_checkpoint(path, TRAINING_FORMAT, meta, arrays)
+    write_checkpoint(path, CHECKPOINT_FORMAT, meta, arrays)
     state.saved_step = state.step
 
 
@@ -142,7 +140,7 @@ def _restore(path, model, opt, state, cfg, n_train, n_steps):
     """Load the run in ``path`` into model, opt and state. ResumeError when it was
     trained with other settings, another model or another training set size;
     CheckpointError when the file is malformed or inconsistent."""
-    _, meta, arrays = read_checkpoint(path, (TRAINING_FORMAT,))
+    _, meta, arrays = read_checkpoint(path, (CHECKPOINT_FORMAT,))
     for key, want in (("model", dict), ("train", dict), ("n_train", int),
                       ("adam_t", int), *_State.FIELDS.items()):
         if not isinstance(meta.get(key), want) or isinstance(meta.get(key), bool):
@@ -186,19 +184,31 @@ def _restore(path, model, opt, state, cfg, n_train, n_steps):
     state.saved_step = step
 
 
-def _host(x):
-    return x.get() if hasattr(x, "get") else np.array(x, copy=True)
+def load_best(path, xp=np):
+    """The model with the best parameters so far of the training checkpoint ``path``
+    (written by :func:`fit`).
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    CheckpointError
+        A malformed file, or a model config and parameters that do not agree.
+    """
+    _, meta, arrays = read_checkpoint(path, (CHECKPOINT_FORMAT,))
+    best = {k[len("best/"):]: v for k, v in arrays.items() if k.startswith("best/")}
+    return Model.from_arrays(meta.get("model"), best, xp=xp, source=path)
 
 
 def _finite(params):
-    return all(bool(np.isfinite(_host(p)).all()) for p in params.values())
+    return all(bool(np.isfinite(to_numpy(p)).all()) for p in params.values())
 
 
 def _tqdm():
     try:
         from tqdm.auto import tqdm
     except ImportError as err:
-        raise ImportError("linrec.train.fit needs tqdm, part of the 'model' extra: "
+        raise ImportError("linrec.apps.train.fit needs tqdm, part of the 'model' extra: "
                           "pip install 'linrec[model]'") from err
     return tqdm
 
@@ -241,8 +251,9 @@ def fit(model, train, val, config=None, *, checkpoint=None, resume=False, overwr
     if resume and overwrite:
         raise ValueError("pass resume=True or overwrite=True, not both")
     tqdm = _tqdm()
-    opt = Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-               decoupled=cfg.decoupled, ssm_lr_scale=cfg.ssm_lr_scale)
+    opt = Adam(model.parameters(), groups=model.param_groups(), lr=cfg.lr,
+               weight_decay=cfg.weight_decay, decoupled=cfg.decoupled,
+               lr_scale={"recurrence": cfg.ssm_lr_scale})
     state = _State(model.host_parameters())
     n_steps = _steps_per_epoch(cfg, len(train))
     if checkpoint is not None and Path(checkpoint).exists():

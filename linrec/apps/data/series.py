@@ -23,6 +23,9 @@ class Series:
         The time stamp of each row (UTC).
     steps_per_day : int
         Rows per day (48 for half-hourly data).
+    known_future : tuple of str
+        The columns known ahead of time (calendar, holidays): what the forecasting
+        inputs may extend over the forecast steps with (``--known-future``).
 
     Raises
     ------
@@ -36,6 +39,7 @@ class Series:
     targets: tuple
     times: np.ndarray
     steps_per_day: int
+    known_future: tuple = ()
 
     def __post_init__(self):
         v = self.values
@@ -47,6 +51,9 @@ class Series:
         unknown = [t for t in self.targets if t not in self.names]
         if unknown or not self.targets:
             raise ValueError(f"targets {unknown or '()'} are not columns of {self.names}")
+        unknown = [c for c in self.known_future if c not in self.names]
+        if unknown:
+            raise ValueError(f"known_future {unknown} are not columns of {self.names}")
         bad = ~np.isfinite(v)
         if bad.any():
             cols = [self.names[j] for j in np.flatnonzero(bad.any(axis=0))]

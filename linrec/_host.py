@@ -1,4 +1,9 @@
-"""Small helpers shared by the reference checks: host copies, widening, time-last views."""
+"""Host-side NumPy helpers: copies to the host, widening, time-last views.
+
+The one place that turns CuPy (or any array-like) values into NumPy arrays, for the
+references and checks in ``linrec.reference`` / ``linrec.testing`` and for the model's
+parameter copies.
+"""
 
 import numbers
 
@@ -7,13 +12,16 @@ import numpy as np
 __all__ = ["to_numpy", "wide", "time_last"]
 
 
-def to_numpy(x):
-    """``x`` as a NumPy array (CuPy arrays via ``.get()``); ``None`` stays ``None``."""
+def to_numpy(x, copy=False):
+    """``x`` as a NumPy array (CuPy arrays via ``.get()``); ``None`` stays ``None``.
+
+    ``copy=True`` guarantees a new array (a NumPy ``x`` is otherwise returned as is).
+    """
     if x is None:
         return None
     if hasattr(x, "get") and not isinstance(x, np.ndarray):
         return x.get()
-    return np.asarray(x)
+    return np.array(x, copy=True) if copy else np.asarray(x)
 
 
 def wide(x):

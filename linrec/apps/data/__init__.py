@@ -5,11 +5,11 @@ To add a dataset, write a loader that returns a :class:`Series` and register it 
 ``DATASETS``.
 """
 
-from linrec.data.digits import ArraySet, load_digits_sequences
-from linrec.data.forecast import ForecastData, make_forecast_data
-from linrec.data.series import Series
-from linrec.data.vic_elec import load_vic_elec
-from linrec.data.windows import Standardiser, WindowSet, split_bounds, window_starts
+from linrec.apps.data.digits import ArraySet, load_digits_sequences
+from linrec.apps.data.forecast import ForecastData, make_forecast_data
+from linrec.apps.data.series import Series
+from linrec.apps.data.vic_elec import load_vic_elec
+from linrec.apps.data.windows import Standardiser, WindowSet, split_bounds, window_starts
 
 DATASETS = {"vic_elec": load_vic_elec}
 

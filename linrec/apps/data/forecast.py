@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from linrec.data.series import Series
-from linrec.data.windows import Standardiser, WindowSet, split_bounds, window_starts
+from linrec.apps.data.series import Series
+from linrec.apps.data.windows import Standardiser, WindowSet, split_bounds, window_starts
 
 __all__ = ["ForecastData", "make_forecast_data"]
 
@@ -52,7 +52,7 @@ def make_forecast_data(series, *, lookback=336, horizon=48, fractions=(0.7, 0.15
     every ``eval_stride`` rows (default: ``horizon``, one forecast per horizon).
     ``known_future`` names columns known ahead of time (e.g. calendar features): when
     not empty, input windows extend over the forecast steps with only those columns
-    (see :class:`~linrec.data.windows.WindowSet`).
+    (see :class:`~linrec.apps.data.windows.WindowSet`).
 
     Raises
     ------

@@ -2,13 +2,13 @@
 
 import numpy as np
 
-from linrec.data.windows import split_bounds
+from linrec.apps.data.windows import split_bounds
 
 __all__ = ["ArraySet", "load_digits_sequences"]
 
 
 class ArraySet:
-    """In-memory samples with the :class:`~linrec.data.windows.WindowSet` interface."""
+    """In-memory samples with the :class:`~linrec.apps.data.windows.WindowSet` interface."""
 
     def __init__(self, x, y):
         if len(x) != len(y):

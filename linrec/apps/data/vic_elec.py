@@ -8,8 +8,8 @@ in Melbourne) and Holiday. No network access is needed.
 import numpy as np
 import pandas as pd
 
-from linrec.data.calendar import CALENDAR_NAMES, calendar_features
-from linrec.data.series import Series
+from linrec.apps.data.calendar import CALENDAR_NAMES, calendar_features
+from linrec.apps.data.series import Series
 
 __all__ = ["load_vic_elec"]
 
@@ -20,7 +20,7 @@ def load_vic_elec(frame=None):
     """The ``vic_elec`` series with calendar features.
 
     Columns: Demand, Temperature, Holiday (0/1), then ``CALENDAR_NAMES`` computed on
-    Melbourne wall-clock time. Target: Demand.
+    Melbourne wall-clock time. Target: Demand. Known ahead: Holiday and the calendar.
 
     Parameters
     ----------
@@ -61,4 +61,5 @@ def load_vic_elec(frame=None):
         targets=("Demand",),
         times=utc.dt.tz_localize(None).to_numpy(),
         steps_per_day=48,
+        known_future=("Holiday",) + CALENDAR_NAMES,
     )

@@ -278,7 +278,7 @@ def _forward_lookback(ta, tb, grid, block, args):
 
 def _backward_lookback(ta, tb, grid, block, args):
     (gh, gh_sr, gh_st, gh_sc, a, a_sr, a_st, a_sc, h, h_sr, h_st, h_sc,
-     h0, h0_sr, h0_sc, glast, gl_sr, gl_sc, ga, ga_sr, ga_st, ga_sc, ga_seg,
+     h0, h0_sr, h0_sc, glast, glast_sr, glast_sc, ga, ga_sr, ga_st, ga_sc, ga_seg,
      gb, gb_sr, gb_st, gb_sc, gh0, gh0_sr, gh0_sc, status, agg_a, agg_b, inc, R, T, C,
      rev, accumulate) = args
     tiles = _Tiles(status, grid[0], tb, R, T, C, rev)
@@ -290,7 +290,7 @@ def _backward_lookback(ta, tb, grid, block, args):
     hv = _transpose(np.where(tiles.inside, hprev, np.zeros((), tb)), True)
     step_a = np.conj(av)
     _, before_lane, total = _warp_scan(_thread_fold(step_a, step_a * gv, ta, tb))
-    starts = _batch_memory(glast, R, C, gl_sr, gl_sc)[tiles.r, tiles.c]
+    starts = _batch_memory(glast, R, C, glast_sr, glast_sc)[tiles.r, tiles.c]
     warp_in, after = _single_pass(tiles, total, starts, status, agg_a, agg_b, inc, ta, tb)
     gv, gav = _adjoint_rescan(av, gv, hv, before_lane, warp_in[..., None], ta)
     tiles.store(_memory(gb, R, T, C, gb_sr, gb_st, gb_sc), _transpose(gv, False))
@@ -345,7 +345,7 @@ def _adjoint_rescan(av, gv, hv, before, entering, ta):
 
 def _backward_tiles(ta, tb, grid, block, args):
     (gh, gh_sr, gh_st, gh_sc, a, a_sr, a_st, a_sc, h, h_sr, h_st, h_sc,
-     h0, h0_sr, h0_sc, glast, gl_sr, gl_sc, ga, ga_sr, ga_st, ga_sc,
+     h0, h0_sr, h0_sc, glast, glast_sr, glast_sc, ga, ga_sr, ga_st, ga_sc,
      gb, gb_sr, gb_st, gb_sc, gh0, gh0_sr, gh0_sc, R, T, C, group_warps,
      seg_len, rev, accumulate) = args
     items = _plan.items_for(tb.itemsize)
@@ -354,7 +354,7 @@ def _backward_tiles(ta, tb, grid, block, args):
     hm = _memory(h, R, T, C, h_sr, h_st, h_sc)
     gbm = _memory(gb, R, T, C, gb_sr, gb_st, gb_sc)
     h0m = _batch_memory(h0, R, C, h0_sr, h0_sc)
-    glm = _batch_memory(glast, R, C, gl_sr, gl_sc)
+    glm = _batch_memory(glast, R, C, glast_sr, glast_sc)
     gh0m = _batch_memory(gh0, R, C, gh0_sr, gh0_sc)
     at = _Place(grid, group_warps, R, T, C, seg_len, 0)
     carry = np.where(at.valid, glm[at.r, at.c], np.zeros((), tb))
@@ -409,7 +409,7 @@ def _forward_channels(ta, tb, grid, block, args):
 
 def _backward_channels(ta, tb, grid, block, args):
     (gh, gh_sr, gh_st, gh_sc, a, a_sr, a_st, a_sc, h, h_sr, h_st, h_sc,
-     h0, h0_sr, h0_sc, glast, gl_sr, gl_sc, ga, ga_sr, ga_st, ga_sc,
+     h0, h0_sr, h0_sc, glast, glast_sr, glast_sc, ga, ga_sr, ga_st, ga_sc,
      gb, gb_sr, gb_st, gb_sc, gh0, gh0_sr, gh0_sc, R, T, C, rev, accumulate) = args
     ghm = _memory(gh, R, T, C, gh_sr, gh_st, gh_sc)
     am = _memory(a, R, T, C, a_sr, a_st, a_sc)
@@ -417,7 +417,7 @@ def _backward_channels(ta, tb, grid, block, args):
     gam = _memory(ga, R, T, C, ga_sr, ga_st, ga_sc)
     gbm = _memory(gb, R, T, C, gb_sr, gb_st, gb_sc)
     h0m = _batch_memory(h0, R, C, h0_sr, h0_sc)
-    carry = _batch_memory(glast, R, C, gl_sr, gl_sc).astype(tb)
+    carry = _batch_memory(glast, R, C, glast_sr, glast_sc).astype(tb)
     total = np.zeros((R, C), ta)
     for tau in range(T):
         t = T - 1 - tau if rev else tau

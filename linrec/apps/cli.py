@@ -1,0 +1,373 @@
+"""The command line: ``python -m linrec {train,demo,digits}``.
+
+``train``   the main job: forecast the next day of Victorian electricity demand from the
+            past week; prints the test table of seasonal naive, least squares, the
+            unidirectional LRU model and BLUR; writes plots and ``results.json``.
+``demo``    the same job with a tiny budget (well under a minute of training).
+``digits``  sequential 8x8 digits: the classification head against logistic regression.
+"""
+
+import argparse
+import importlib
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from linrec._host import to_numpy
+
+__all__ = ["main"]
+
+MODELS = (("lru", "LRU (unidirectional)", False, 0.4), ("blur", "BLUR", True, 0.6))
+# The modules of the 'model' extra (pyproject.toml) that the jobs import.
+MODEL_EXTRA = ("tqdm", "matplotlib", "tsdata", "sklearn", "pandas", "threadpoolctl")
+FORECAST_FILES = ("results.json", "lru_checkpoint.npz", "blur_checkpoint.npz",
+                  "lru_model.npz", "blur_model.npz")
+DIGITS_FILES = ("results.json", "blur_checkpoint.npz")
+
+
+def _limit_threads(n):
+    """Use ``n`` threads in Numba kernels and BLAS (oversubscribed BLAS threads on a
+    busy machine slow small matrix products by 100x)."""
+    import numba
+    import threadpoolctl
+
+    from linrec.cpu import _threading
+
+    _threading.start()
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    return threadpoolctl.threadpool_limits(limits=n, user_api="blas")
+
+
+def _namespace(device):
+    if device == "cpu":
+        return np
+    try:
+        import cupy
+
+        cupy.cuda.runtime.getDeviceCount()
+    except Exception as err:  # noqa: BLE001 - any failure means: no usable GPU
+        raise SystemExit(f"--device gpu needs CuPy and a CUDA GPU ({err}); "
+                         f"install linrec[cuda12] or use --device cpu") from None
+    return cupy
+
+
+def _model_kwargs(args):
+    return dict(d_model=args.d_model, d_state=args.d_state, n_layers=args.layers,
+                merge=args.merge, projection=args.projection, dropout=args.dropout,
+                r_min=args.r_min, r_max=args.r_max, max_phase=args.max_phase,
+                seed=args.seed)
+
+
+def _train_config(args, budget):
+    from linrec.apps.train import TrainConfig
+
+    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
+                       steps_per_epoch=args.steps_per_epoch, lr=args.lr,
+                       weight_decay=args.weight_decay, clip=args.clip, warmup=args.warmup,
+                       patience=args.patience, seed=args.seed, budget_seconds=budget,
+                       progress=not args.quiet, checkpoint_every=args.checkpoint_every)
+
+
+def _format_table(title, columns, rows):
+    width = max(len(r[0]) for r in rows) + 2
+    lines = [title, "".ljust(width) + "".join(c.rjust(10) for c in columns)]
+    for name, values in rows:
+        lines.append(name.ljust(width) + "".join(f"{v:10.2f}" for v in values))
+    return "\n".join(lines)
+
+
+def _fit_linear(train, val, strides):
+    """``(forecaster, stride)``: the least-squares forecaster with the training-window
+    stride (and ridge penalty) that gives the lowest validation MSE."""
+    from linrec.apps.baselines import LinearForecaster
+
+    best = None
+    for stride in strides:
+        model = LinearForecaster().fit(train.subset(slice(None, None, stride)), val)
+        x, y = val.all()
+        err = float(((model.predict(x) - y) ** 2).mean())
+        if best is None or err < best[0]:
+            best = (err, model, stride)
+    return best[1:]
+
+
+def run_forecast(args, xp):
+    """Train and compare the four forecasters; returns the results dict."""
+    from linrec.apps.baselines import seasonal_naive
+    from linrec.apps.data import DATASETS, make_forecast_data
+    from linrec.apps.metrics import forecast_metrics
+    from linrec.apps.plots import plot_forecasts, plot_losses
+    from linrec.apps.train import fit
+    from linrec.nn import Model
+
+    start = time.perf_counter()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    series = DATASETS[args.dataset]()
+    known = series.known_future if args.known_future else ()
+    data = make_forecast_data(series, lookback=args.lookback, horizon=args.horizon,
+                              known_future=known)
+    cols = series.target_columns
+    preds = {split: {} for split in ("val", "test")}
+    actual = {s: data.to_units(data.sets[s].all()[1]) for s in preds}
+    season = min(7 * series.steps_per_day, args.lookback)
+    for split in preds:
+        preds[split]["seasonal naive"] = seasonal_naive(
+            data.raw_inputs(split), cols, args.horizon, season)
+    train = data.sets["train"]
+    linear, linear_stride = _fit_linear(train, data.sets["val"], args.linear_strides)
+    for split in preds:
+        preds[split]["linear (least squares)"] = data.to_units(
+            linear.predict(data.sets[split].all()[0]))
+    summaries = {}
+    for key, name, bidirectional, share in MODELS:
+        budget = None if args.budget_seconds is None else args.budget_seconds * share
+        pool = "tail" if known else args.pool
+        model = Model(data.n_features, horizon=args.horizon, n_targets=len(cols),
+                      bidirectional=bidirectional, pool=pool, xp=xp, **_model_kwargs(args))
+        summaries[name] = fit(model, train.subset(slice(None, None, args.train_stride)),
+                              data.sets["val"], _train_config(args, budget),
+                              checkpoint=out / f"{key}_checkpoint.npz", resume=args.resume,
+                              overwrite=args.overwrite, label=name)
+        model.save(out / f"{key}_model.npz")
+        for split in preds:
+            x = xp.asarray(data.sets[split].all()[0])
+            preds[split][name] = data.to_units(to_numpy(model.predict(x)))
+    metrics = {s: {n: forecast_metrics(p, actual[s]) for n, p in preds[s].items()}
+               for s in preds}
+    table = _format_table(
+        f"{args.dataset}: {args.horizon}-step forecast from {args.lookback} steps, "
+        f"test split ({len(actual['test'])} windows), units of {series.targets[0]}",
+        ("MAE", "RMSE", "MAPE %"),
+        [(n, [m["MAE"], m["RMSE"], m["MAPE"]]) for n, m in metrics["test"].items()])
+    print(table)
+    plot_forecasts(out / "test_week.png", data, actual["test"], preds["test"])
+    plot_losses(out / "loss_curves.png", summaries)
+    results = dict(
+        dataset=args.dataset, lookback=args.lookback, horizon=args.horizon,
+        known_future=list(known), pool=pool, bounds=data.bounds, metrics=metrics,
+        linear_alpha=linear.alpha, linear_stride=linear_stride,
+        model=_model_kwargs(args), training=summaries, argv=sys.argv[1:],
+        seconds=time.perf_counter() - start,
+    )
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=float))
+    print(f"plots, models and results.json in {out}")
+    return results
+
+
+def run_digits(args, xp):
+    """Sequential digits: the classification head against logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+
+    from linrec.apps.data import load_digits_sequences
+    from linrec.apps.train import fit
+    from linrec.nn import Model
+
+    start = time.perf_counter()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    sets = load_digits_sequences(seed=args.seed)
+    flat = {s: (d.x.reshape(len(d.x), -1), d.y) for s, d in sets.items()}
+    best = None
+    for c in (0.01, 0.1, 1.0, 10.0):
+        clf = LogisticRegression(C=c, max_iter=3000).fit(*flat["train"])
+        acc = clf.score(*flat["val"])
+        if best is None or acc > best[0]:
+            best = (acc, c, clf)
+    accuracy = {"logistic regression": best[2].score(*flat["test"])}
+    model = Model(1, task="classify", n_classes=10, xp=xp, **_model_kwargs(args))
+    config = _train_config(args, args.budget_seconds)
+    summary = fit(model, sets["train"], sets["val"], config,
+                  checkpoint=out / "blur_checkpoint.npz", resume=args.resume,
+                  overwrite=args.overwrite, label="BLUR")
+    labels = to_numpy(model.predict(xp.asarray(sets["test"].x))).argmax(axis=1)
+    accuracy["BLUR (classification head)"] = float((labels == sets["test"].y).mean())
+    print(_format_table(f"sequential digits: test accuracy (%), {len(sets['test'])} images",
+                        ("accuracy",), [(n, [100 * a]) for n, a in accuracy.items()]))
+    results = dict(accuracy=accuracy, logistic_C=best[1], training=summary,
+                   model=_model_kwargs(args), seconds=time.perf_counter() - start)
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=float))
+    return results
+
+
+class Bounded:
+    """An argparse ``type``: a finite ``kind`` (int or float) in a range.
+
+    ``low`` and ``high`` bound it (None: unbounded), inclusive unless ``low_open`` /
+    ``high_open``. A bad value is an ``ArgumentTypeError`` naming the range, so argparse
+    exits with status 2 and its usage line.
+    """
+
+    def __init__(self, kind, low=None, high=None, *, low_open=False, high_open=False):
+        self.kind, self.low, self.high = kind, low, high
+        self.low_open, self.high_open = low_open, high_open
+
+    def describe(self):
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if self.low_open else '>='} {self.low}")
+        if self.high is not None:
+            parts.append(f"{'<' if self.high_open else '<='} {self.high}")
+        noun = "an integer" if self.kind is int else "a finite number"
+        return f"{noun} {' and '.join(parts)}".strip()
+
+    def contains(self, value):
+        """Whether the number ``value`` is finite and in range."""
+        above_low = self.low is None or value > self.low or \
+            value == self.low and not self.low_open
+        below_high = self.high is None or value < self.high or \
+            value == self.high and not self.high_open
+        return math.isfinite(value) and above_low and below_high
+
+    def __call__(self, text):
+        try:
+            value = self.kind(text)
+        except ValueError:
+            value = None
+        if value is None or not self.contains(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {self.describe()}")
+        return value
+
+
+POSITIVE_INT = Bounded(int, 1)
+NON_NEGATIVE_INT = Bounded(int, 0)
+POSITIVE = Bounded(float, 0.0, low_open=True)
+NON_NEGATIVE = Bounded(float, 0.0)
+FRACTION = Bounded(float, 0.0, 1.0, high_open=True)
+
+
+def positive_int_list(text):
+    """argparse ``type``: comma-separated positive integers (``48,24,12``)."""
+    return [POSITIVE_INT(v) for v in text.split(",")]
+
+
+def _add_common(p, *, out, epochs, steps, budget, lr):
+    from linrec.nn.block import MERGES
+    from linrec.nn.projection import PROJECTIONS
+
+    p.add_argument("--out", default=out, help="output folder (default %(default)s)")
+    p.add_argument("--epochs", type=POSITIVE_INT, default=epochs)
+    p.add_argument("--steps-per-epoch", type=POSITIVE_INT, default=steps,
+                   help="mini-batches per epoch, drawn at random (default %(default)s)")
+    p.add_argument("--budget-seconds", type=POSITIVE, default=budget,
+                   help="training time cap over all neural models (default %(default)s)")
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=32)
+    p.add_argument("--lr", type=POSITIVE, default=lr)
+    p.add_argument("--weight-decay", type=NON_NEGATIVE, default=0.05)
+    p.add_argument("--clip", type=POSITIVE, default=1.0,
+                   help="global gradient-norm clip (default %(default)s)")
+    p.add_argument("--warmup", type=NON_NEGATIVE_INT, default=30, help="warm-up steps")
+    p.add_argument("--patience", type=POSITIVE_INT, default=8)
+    p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0)
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--threads", type=POSITIVE_INT, default=1,
+                   help="Numba and BLAS threads (default %(default)s)")
+    p.add_argument("--checkpoint-every", type=POSITIVE_INT, default=25,
+                   help="steps between checkpoints within an epoch (default %(default)s)")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its checkpoints")
+    again.add_argument("--overwrite", action="store_true",
+                       help="replace the run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--d-model", type=POSITIVE_INT, default=48)
+    p.add_argument("--d-state", type=POSITIVE_INT, default=16)
+    p.add_argument("--layers", type=POSITIVE_INT, default=2)
+    p.add_argument("--merge", choices=MERGES, default="sum")
+    p.add_argument("--projection", choices=sorted(PROJECTIONS), default="glu")
+    p.add_argument("--dropout", type=FRACTION, default=0.0)
+    p.add_argument("--r-min", type=FRACTION, default=0.0)
+    p.add_argument("--r-max", type=FRACTION, default=0.99)
+    p.add_argument("--max-phase", type=POSITIVE, default=2 * np.pi)
+
+
+def _add_forecast(p):
+    from linrec.apps.data import DATASETS
+
+    p.add_argument("--dataset", default="vic_elec", choices=sorted(DATASETS))
+    p.add_argument("--lookback", type=POSITIVE_INT, default=336)
+    p.add_argument("--horizon", type=POSITIVE_INT, default=48)
+    p.add_argument("--train-stride", type=POSITIVE_INT, default=48,
+                   help="steps between training windows of the neural models")
+    p.add_argument("--linear-strides", type=positive_int_list,
+                   default=[48, 24, 12],
+                   help="steps between the least-squares training windows: each is tried "
+                        "and the best on validation kept (default 48,24,12)")
+    p.add_argument("--pool", choices=("window", "last+mean", "last", "mean"),
+                   default="window",
+                   help="what the forecasting head reads: the last horizon steps of the "
+                        "final features (window), or the last step and/or the time mean")
+    p.add_argument("--known-future", action="store_true",
+                   help="extend inputs over the forecast steps with the dataset's columns "
+                        "known ahead (vic_elec: calendar and holidays); the neural models "
+                        "then read one output per step")
+
+
+def build_parser():
+    """The argparse parser of ``python -m linrec``."""
+    parser = argparse.ArgumentParser(prog="python -m linrec", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("train", help="the main job: forecasting vic_elec (a few minutes)")
+    _add_common(p, out="runs/forecast", epochs=30, steps=50, budget=240.0, lr=6e-3)
+    _add_forecast(p)
+    p.set_defaults(func=run_forecast, run_files=FORECAST_FILES)
+    p = sub.add_parser("demo", help="the main job with a tiny budget (< 1 minute)")
+    _add_common(p, out="runs/demo", epochs=3, steps=15, budget=30.0, lr=6e-3)
+    _add_forecast(p)
+    p.set_defaults(func=run_forecast, run_files=FORECAST_FILES, linear_strides=[48])
+    p = sub.add_parser("digits", help="sequence classification of 8x8 digits")
+    _add_common(p, out="runs/digits", epochs=60, steps=None, budget=240.0, lr=6e-3)
+    p.set_defaults(func=run_digits, run_files=DIGITS_FILES)
+    return parser
+
+
+def _check_args(parser, args):
+    """parser.error (exit 2) for settings that are fine alone but not together, and for
+    an --out that holds an earlier run when neither --resume nor --overwrite is given."""
+    if args.r_min > args.r_max:
+        parser.error(f"--r-min {args.r_min} is above --r-max {args.r_max}")
+    if getattr(args, "horizon", 0) > getattr(args, "lookback", 0):
+        parser.error(f"--horizon {args.horizon} is longer than --lookback "
+                     f"{args.lookback}; the seasonal naive baseline needs horizon <= "
+                     f"lookback")
+    earlier = [name for name in args.run_files if (Path(args.out) / name).exists()]
+    if earlier and not (args.resume or args.overwrite):
+        parser.error(f"{args.out} holds an earlier run ({', '.join(earlier)}); pass "
+                     f"--resume to continue it or --overwrite to replace it")
+
+
+def _check_model_extra():
+    """SystemExit naming the extra to install when a module of it is missing."""
+    missing = []
+    for name in MODEL_EXTRA:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise SystemExit(f"python -m linrec needs the 'model' extra (missing: "
+                         f"{', '.join(missing)}): pip install 'linrec[model]'")
+
+
+def main(argv=None):
+    """Entry point of ``python -m linrec`` and the ``linrec`` script."""
+    from linrec.apps.train import ResumeError
+    from linrec.nn import CheckpointError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_args(parser, args)
+    _check_model_extra()
+    limits = _limit_threads(args.threads)
+    try:
+        args.func(args, _namespace(args.device))
+    except (ResumeError, CheckpointError) as err:
+        parser.error(str(err))
+    finally:
+        limits.restore_original_limits()
+    return 0
