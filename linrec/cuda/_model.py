@@ -29,9 +29,11 @@ W = _plan.WARP
 
 
 def run(kernel, ta, tb, grid, block, args):
-    """Execute ``kernel`` (a name from ``linrec.cuda._kernels.KERNELS``) like the GPU."""
+    """Execute ``kernel`` (a name from ``linrec.cuda._kernels.KERNELS``) like the GPU,
+    which overflows to inf and makes NaN without a warning."""
     ta, tb = np.dtype(ta), np.dtype(tb)
-    _KERNELS[kernel](ta, tb, grid, block, [_plain(x) for x in args])
+    with np.errstate(over="ignore", invalid="ignore"):
+        _KERNELS[kernel](ta, tb, grid, block, [_plain(x) for x in args])
 
 
 def _plain(x):
