@@ -110,13 +110,14 @@ __device__ __forceinline__ Pair<TA, TB> identity_pair() {
 
 // The map "first p, then q": h -> q.a * (p.a * h + p.b) + q.b, for spans of several steps.
 // A span's b is its scan from a zero state; the product of a over a span (q.a) may
-// overflow to inf where the steps themselves stay finite, so a zero p.b gives q.b exactly,
-// as the sequential loop does, instead of inf * 0 = NaN.
+// overflow to inf where the loop's states stay finite, so a zero p.b gives q.b exactly,
+// as the loop does, instead of inf * 0 = NaN. (The per-step folds use extend instead.)
 template <typename TA, typename TB>
 __device__ __forceinline__ Pair<TA, TB> compose(Pair<TA, TB> p, Pair<TA, TB> q) {
     Pair<TA, TB> r;
     r.a = q.a * p.a;
-    r.b = is_zero(p.b) ? q.b : q.a * p.b + q.b;
+    const TB through = q.a * p.b + q.b;
+    r.b = is_zero(p.b) ? q.b : through;
     return r;
 }
 
