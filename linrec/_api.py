@@ -117,7 +117,13 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False, return_last=False, out=None,
     number ``tiny``), the part of the state it carries is rounded at that scale: an
     absolute error up to about ``|state| * T * u * tiny`` (``u`` the unit roundoff),
     times any later growth of the products of ``|a|`` in the chunk; that is within the
-    bound above while ``|state| < 2 / (u * T)``.
+    bound above while ``|state| < 2 / (u * T)``. On the GPU (CuPy arrays) a state that is
+    exactly 0 because ``h0`` and ``b`` are zero up to some step is carried exactly in the
+    same way, however far the products of ``a`` overflow, but nothing is replayed: where
+    the product of ``a`` over a span of steps that the kernels combine overflows (or is
+    inf times an underflowed 0) and the state entering the span is finite and nonzero,
+    the result may be inf or NaN where the sequential loop stays finite (see the CUDA
+    backend's documentation).
     """
     _validate.check_method(method, METHODS)
     _validate.check_given(a=a, b=b)

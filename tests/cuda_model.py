@@ -29,9 +29,11 @@ W = _plan.WARP
 
 
 def run(kernel, ta, tb, grid, block, args):
-    """Execute ``kernel`` (a name from ``linrec.cuda._kernels.KERNELS``) like the GPU."""
+    """Execute ``kernel`` (a name from ``linrec.cuda._kernels.KERNELS``) like the GPU,
+    which overflows to inf and makes NaN without a warning."""
     ta, tb = np.dtype(ta), np.dtype(tb)
-    _KERNELS[kernel](ta, tb, grid, block, [_plain(x) for x in args])
+    with np.errstate(over="ignore", invalid="ignore"):
+        _KERNELS[kernel](ta, tb, grid, block, [_plain(x) for x in args])
 
 
 def _plain(x):
@@ -119,8 +121,13 @@ def _transpose(values, to_blocked):
 
 
 def _compose(p, q):
-    """First p, then q."""
-    return q[0] * p[0], q[0] * p[1] + q[1]
+    """First span p, then span q (``compose``): a zero ``p[1]`` gives ``q[1]`` exactly."""
+    return q[0] * p[0], np.where(p[1] == 0, q[1], q[0] * p[1] + q[1])
+
+
+def _apply(p, h):
+    """The state after span p entered with state h (``apply``): a zero h gives ``p[1]``."""
+    return np.where(h == 0, p[1], p[0] * h + p[1])
 
 
 def _shfl_up(x, d):
@@ -129,9 +136,10 @@ def _shfl_up(x, d):
 
 
 def _thread_fold(a, b, ta, tb):
+    """Each lane's pair of its items, step by step as the loop does (``extend``)."""
     p = (np.ones(a.shape[:-1], ta), np.zeros(b.shape[:-1], tb))
     for i in range(a.shape[-1]):
-        p = _compose(p, (a[..., i], b[..., i]))
+        p = (a[..., i] * p[0], a[..., i] * p[1] + b[..., i])
     return p
 
 
@@ -154,7 +162,7 @@ def _group_carry(at, total, carry, group_warps):
     for k in range(group_warps):
         entering = np.where(at.rank == k, carry, entering)
         idx = at.first + k
-        carry = total[0][:, idx] * carry + total[1][:, idx]
+        carry = _apply((total[0][:, idx], total[1][:, idx]), carry)
     return entering, carry
 
 
@@ -188,7 +196,7 @@ def _forward_tiles(ta, tb, grid, block, args):
 def _rescan(av, bv, before, entering, tb):
     """Each lane's items rescanned from the state entering it (``before`` applied to the
     state entering its warp)."""
-    s = before[0] * entering + before[1]
+    s = _apply(before, entering)
     out = np.empty(bv.shape, tb)
     for i in range(av.shape[-1]):
         s = av[..., i] * s + bv[..., i]
@@ -255,9 +263,9 @@ def _single_pass(tiles, total, starts, status, agg_a, agg_b, inc, ta, tb):
     for i in range(n):
         entering[i] = _look_back(tiles.k[i], tiles.m[i], tiles.chain[i], tiles.chains,
                                  starts[i], agg_a, agg_b, inc, ta, tb)
-        _flat(inc)[tiles.k[i]] = whole[0][i] * entering[i] + whole[1][i]
+        _flat(inc)[tiles.k[i]] = _apply((whole[0][i], whole[1][i]), entering[i])
         _flat(status)[1 + tiles.k[i]] = 2
-    warp_in = before_warp[0] * entering[:, None] + before_warp[1]
+    warp_in = _apply(before_warp, entering[:, None])
     return warp_in, _flat(inc)[tiles.k]
 
 
@@ -333,7 +341,7 @@ def _as_grad(x, ta):
 
 def _adjoint_rescan(av, gv, hv, before, entering, ta):
     """``backward_tiles``' second sweep over each lane's items: ``(grad_b, grad_a)``."""
-    s = before[0] * entering + before[1]
+    s = _apply(before, entering)
     gb, gav = np.empty(gv.shape, gv.dtype), np.empty(av.shape, ta)
     for i in range(av.shape[-1]):
         g = gv[..., i] + s

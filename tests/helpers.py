@@ -35,3 +35,26 @@ def random_with_phase(rng, shape, dtype, low=-1.0, high=1.0):
     if dtype.kind == "c":
         x = x * np.exp(1j * rng.uniform(0, 2 * np.pi, shape))
     return x.astype(dtype)
+
+
+def zero_state_through_overflow(ta, tb, span=4096):
+    """Two one-row problems, in iteration order, whose sequential loops stay finite while
+    the product of ``a`` over a few dozen steps overflows to inf (``|a| = 1e6``) and meets
+    a state of exactly 0; ``a`` has a phase when ``ta`` is complex.
+
+    - ``forward = (a, b)``: ``a`` is 0.5, 1e6, 0.5 over three spans of ``span`` steps,
+      ``b`` is 1 on the last span only: ``h`` is 0 up to it, then tends to 2.
+    - ``backward = (a, b, grad_h)``, ``3 * span + 1`` steps: ``a`` is 0.5 on the first
+      span, 0 at the next step and 1e6 after it; ``b`` and ``grad_h`` are 1 on the first
+      span only: ``h`` is 0 after it, and the adjoint's state is 0 from the end down to it.
+    """
+    phase = np.exp(0.3j) if np.dtype(ta).kind == "c" else 1.0
+    t = np.arange(3 * span)
+    a = np.where((t >= span) & (t < 2 * span), 1e6, 0.5) * phase
+    b = np.where(t >= 2 * span, 1.0, 0.0)
+    forward = (a[None].astype(ta), b[None].astype(tb))
+    t = np.arange(3 * span + 1)
+    a = np.where(t == span, 0.0, np.where(t > span, 1e6, 0.5)) * phase
+    first = np.where(t < span, 1.0, 0.0)[None].astype(tb)
+    backward = (a[None].astype(ta), first, first.copy())
+    return forward, backward

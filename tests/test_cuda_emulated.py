@@ -33,7 +33,15 @@ import pytest
 from linrec import _dtypes, _namespace
 from linrec.cuda import _kernels, _plan, backend
 from tests.helpers import random_with_phase
-from tests.test_cuda_model import FEW_SMS, MANY_SMS, PAIRS, _check, _close, _PoisonedNumpy
+from tests.test_cuda_model import (
+    FEW_SMS,
+    MANY_SMS,
+    PAIRS,
+    _check,
+    _close,
+    _PoisonedNumpy,
+    check_zero_state_through_overflow,
+)
 
 EMULATION = r"""
 #include <algorithm>
@@ -281,6 +289,18 @@ def test_emulated_look_back_in_shuffled_launch_order(on_emulator, ta, tb, revers
         on_emulator(FEW_SMS, shuffle=seed)
         _check(rng, ta, tb, (1, T), (1, T), reverse=reverse)
     _check(rng, ta, tb, (3, 1), (3, 6 * tile - 5), reverse=reverse, h0=False)
+
+
+@pytest.mark.parametrize(("ta", "tb"), PAIRS)
+@pytest.mark.parametrize("sms", [FEW_SMS, MANY_SMS], ids=["look-back", "tiles"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+def test_emulated_zero_state_through_an_overflowing_product(on_emulator, ta, tb, sms,
+                                                           reverse):
+    """A state of exactly 0 carried across steps whose product of a overflows to inf
+    (inside a warp's steps, across warps, chunks and look-back tiles) stays 0 as in the
+    sequential loop, instead of becoming inf * 0 = NaN: forward and backward."""
+    on_emulator(sms)
+    check_zero_state_through_overflow(ta, tb, reverse)
 
 
 @pytest.mark.parametrize(("ta", "tb"), PAIRS)

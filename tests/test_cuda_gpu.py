@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 
 import linrec
 from linrec import _validate
-from linrec.cuda import _cupy, _kernels, backend
-from tests.helpers import random_with_phase
+from linrec.cuda import _cupy, _kernels, _plan, backend
+from tests.helpers import random_with_phase, zero_state_through_overflow
 
 LENGTHS = [1, 2, 31, 33, 1000, 4097, 65537, 2**20 + 3]
 CHANNEL_LENGTHS = [1, 2, 3, 31, 33, 257, 1000, 4099]
@@ -252,6 +252,36 @@ def test_one_long_row_uses_the_whole_gpu(dtype, reverse, scalar):
     cpu = linrec.scan_vjp(gh, scalar(0.9), h, reverse=reverse)
     got = linrec.scan_vjp(cupy.asarray(gh), scalar(0.9), cupy.asarray(h), reverse=reverse)
     for g, c in zip(got, cpu, strict=True):
+        _close(g, c)
+
+
+@pytest.mark.parametrize("pair", _kernels.PAIRS, ids=lambda p: f"{p[0].name}-{p[1].name}")
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize("rows", ["one", "many"])
+@pytest.mark.usefixtures("poisoned")
+@pytest.mark.gpu
+@requires_gpu
+def test_zero_state_through_an_overflowing_product(pair, reverse, rows):
+    """A state of exactly 0 carried across steps whose product of a overflows to inf
+    gives what the CPU gives (finite, as the sequential loop), not inf * 0 = NaN: one row
+    (look-back kernels) and enough rows to fill the GPU (tiled kernels), forward and
+    backward."""
+    import cupy
+
+    ta, tb = pair
+    n = 1 if rows == "one" else _plan.MIN_BLOCKS_PER_SM * _cupy.sm_count(cupy)
+    forward, backward = zero_state_through_overflow(ta, tb)
+    step = -1 if reverse else 1
+    a, b = (np.repeat(x[:, ::step], n, axis=0) for x in forward)
+    h = linrec.scan(a, b, reverse=reverse)
+    assert np.isfinite(h).all()
+    _close(linrec.scan(*_on_gpu(a, b), reverse=reverse), h)
+    a, b, gh = (np.repeat(x[:, ::step], n, axis=0) for x in backward)
+    h = linrec.scan(a, b, reverse=reverse)
+    cpu = linrec.scan_vjp(gh, a, h, reverse=reverse)
+    got = linrec.scan_vjp(*_on_gpu(gh, a, h), reverse=reverse)
+    for g, c in zip(got, cpu, strict=True):
+        assert np.isfinite(c).all()
         _close(g, c)
 
 

@@ -21,7 +21,7 @@ from linrec import _namespace
 from linrec.cuda import _kernels, _plan, backend
 from linrec.reference import reference_scan, reference_scan_vjp
 from tests import cuda_model as _model
-from tests.helpers import random_with_phase
+from tests.helpers import random_with_phase, zero_state_through_overflow
 
 PAIRS = [pytest.param(ta, tb, id=f"{ta.name}-{tb.name}") for ta, tb in _kernels.PAIRS]
 FEW_SMS = 1
@@ -93,6 +93,26 @@ def _check(rng, ta, tb, a_shape, b_shape, *, axis=-1, reverse=False, h0=True,
     _close(ga, ga_ref, tb)
     _close(np.moveaxis(gb, axis, -1), gb_ref, tb)
     _close(g0, g0_ref, tb)
+
+
+def check_zero_state_through_overflow(ta, tb, reverse):
+    """Forward and backward of ``zero_state_through_overflow`` (laid out backwards in
+    memory for a reverse scan) against the sequential loops, which stay finite."""
+    flip = (lambda x: np.ascontiguousarray(x[:, ::-1])) if reverse else (lambda x: x)
+    forward, backward = zero_state_through_overflow(ta, tb)
+    a, b = map(flip, forward)
+    h, last = linrec.scan(a, b, reverse=reverse, return_last=True)
+    h_ref, last_ref = reference_scan(a, b, reverse=reverse)
+    assert np.isfinite(h_ref).all()
+    _close(h, h_ref, tb)
+    _close(last, last_ref, tb)
+    a, b, gh = map(flip, backward)
+    h = reference_scan(a, b, reverse=reverse)[0].astype(tb)
+    got = linrec.scan_vjp(gh, a, h, reverse=reverse)
+    expected = reference_scan_vjp(gh, a, h, reverse=reverse)
+    for g, e in zip(got, expected, strict=True):
+        assert np.isfinite(e).all()
+        _close(g, e if np.asarray(g).dtype.kind == "c" else e.real, tb)
 
 
 def _boundary_lengths(tb):
@@ -179,6 +199,17 @@ def test_single_pass_look_back_around_tile_boundaries(on_model, ta, tb, reverse)
         _check(rng, ta, tb, (1, T), (1, T), reverse=reverse)
     _check(rng, ta, tb, (2, 1), (2, 40 * tile + 3), reverse=reverse, h0=False)
     assert max(_model.unfinished(k) for k in range(130)) > 2 * _plan.WARP
+
+
+@pytest.mark.parametrize(("ta", "tb"), PAIRS)
+@pytest.mark.parametrize("sms", [FEW_SMS, MANY_SMS], ids=["look-back", "tiles"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+def test_zero_state_through_an_overflowing_product(on_model, ta, tb, sms, reverse):
+    """A state of exactly 0 carried across steps whose product of a overflows to inf
+    stays 0 (inf * 0 would be NaN), in the warp scan, the chunk carries and the look-back,
+    forward and backward."""
+    on_model(sms)
+    check_zero_state_through_overflow(ta, tb, reverse)
 
 
 def test_plan_covers_the_sequence():

@@ -6,7 +6,9 @@
 //   cplx<R>             complex number with NumPy's layout (real, imag), aligned like it
 //   traits<T>           lift a real to T, conj, real part
 //   grad_cast<TA, TB>   a gradient of type TB as the gradient of a TA (real part if real)
-//   Pair<TA, TB>        the affine map h -> a * h + b; compose(p, q) = "first p, then q"
+//   is_zero             v == 0 (both parts of a complex)
+//   Pair<TA, TB>        the affine map h -> a * h + b; compose(p, q) = "first p, then q",
+//                       extend(p, a, b) = "first p, then one step"
 //   shfl_*              warp shuffles for float, double and cplx<R>
 //   load_volatile       a load that bypasses the (incoherent) L1 cache: look-back values
 #ifndef LINREC_SCALAR_CUH
@@ -70,6 +72,12 @@ struct traits<cplx<R> > {
     }
 };
 
+template <typename T>
+__device__ __forceinline__ bool is_zero(T v) { return v == T(0); }
+
+template <typename R>
+__device__ __forceinline__ bool is_zero(cplx<R> v) { return v.re == R(0) && v.im == R(0); }
+
 template <typename TA, typename TB>
 struct grad_cast {
     static __device__ __forceinline__ TA of(TB v) { return v; }
@@ -100,18 +108,33 @@ __device__ __forceinline__ Pair<TA, TB> identity_pair() {
     return p;
 }
 
-// The map "first p, then q": h -> q.a * (p.a * h + p.b) + q.b.
+// The map "first p, then q": h -> q.a * (p.a * h + p.b) + q.b, for spans of several steps.
+// A span's b is its scan from a zero state; the product of a over a span (q.a) may
+// overflow to inf where the loop's states stay finite, so a zero p.b gives q.b exactly,
+// as the loop does, instead of inf * 0 = NaN. (The per-step folds use extend instead.)
 template <typename TA, typename TB>
 __device__ __forceinline__ Pair<TA, TB> compose(Pair<TA, TB> p, Pair<TA, TB> q) {
     Pair<TA, TB> r;
     r.a = q.a * p.a;
-    r.b = q.a * p.b + q.b;
+    const TB through = q.a * p.b + q.b;
+    r.b = is_zero(p.b) ? q.b : through;
     return r;
 }
 
+// The map "first p, then the step h -> a * h + b": the sequential loop's own arithmetic
+// (an inf or NaN a meets a zero state as in the loop).
+template <typename TA, typename TB>
+__device__ __forceinline__ Pair<TA, TB> extend(Pair<TA, TB> p, TA a, TB b) {
+    Pair<TA, TB> r;
+    r.a = a * p.a;
+    r.b = a * p.b + b;
+    return r;
+}
+
+// The state after span p entered with state h: a zero h gives p.b exactly (see compose).
 template <typename TA, typename TB>
 __device__ __forceinline__ TB apply(Pair<TA, TB> p, TB h) {
-    return p.a * h + p.b;
+    return is_zero(h) ? p.b : p.a * h + p.b;
 }
 
 __device__ __forceinline__ float shfl_up(float v, int d) {

@@ -66,10 +66,7 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) forward_tiles(
         Pair<TA, TB> own = identity_pair<TA, TB>();
 #pragma unroll
         for (int i = 0; i < ITEMS; ++i) {
-            Pair<TA, TB> step;
-            step.a = av[i];
-            step.b = bv[i];
-            own = compose(own, step);
+            own = extend(own, av[i], bv[i]);
         }
         const Pair<TA, TB> inclusive = warp_inclusive(own, at.lane);
         const Pair<TA, TB> before = warp_exclusive(inclusive, at.lane);
@@ -131,10 +128,7 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) forward_lookback(
     Pair<TA, TB> own = identity_pair<TA, TB>();
 #pragma unroll
     for (int i = 0; i < ITEMS; ++i) {
-        Pair<TA, TB> step;
-        step.a = av[i];
-        step.b = bv[i];
-        own = compose(own, step);
+        own = extend(own, av[i], bv[i]);
     }
     TB s = tile_entry_state<TA, TB, WARPS>(
         own, warp_a, warp_b, carry_in, status, agg_a, agg_b, inc, at, chains,
@@ -213,10 +207,8 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) backward_tiles(
         Pair<TA, TB> own = identity_pair<TA, TB>();
 #pragma unroll
         for (int i = 0; i < ITEMS; ++i) {
-            Pair<TA, TB> step;
-            step.a = traits<TA>::conj(av[i]);
-            step.b = step.a * gv[i];
-            own = compose(own, step);
+            const TA ca = traits<TA>::conj(av[i]);
+            own = extend(own, ca, ca * gv[i]);
         }
         const Pair<TA, TB> inclusive = warp_inclusive(own, at.lane);
         const Pair<TA, TB> before = warp_exclusive(inclusive, at.lane);
@@ -310,10 +302,8 @@ __global__ void __launch_bounds__(WARPS * LINREC_WARP) backward_lookback(
     Pair<TA, TB> own = identity_pair<TA, TB>();
 #pragma unroll
     for (int i = 0; i < ITEMS; ++i) {
-        Pair<TA, TB> step;
-        step.a = traits<TA>::conj(av[i]);
-        step.b = step.a * gv[i];
-        own = compose(own, step);
+        const TA ca = traits<TA>::conj(av[i]);
+        own = extend(own, ca, ca * gv[i]);
     }
     TB s = tile_entry_state<TA, TB, WARPS>(
         own, warp_a, warp_b, carry_in, status, agg_a, agg_b, inc, at, chains,
