@@ -9,12 +9,16 @@ pattern of C-contiguous operands (contiguous rows let the compiler drop a stride
 register per stream, which matters when a loop carries a dozen streams), and cached on
 disk.
 
-Compilation happens outside the launch lock (``linrec.cpu._threading``), so a thread
-compiling a new variant never delays another thread's call of a compiled one. Numba's
-own compiler lock keeps two threads from compiling the same variant twice. With
-``NUMBA_DISABLE_JIT=1`` the kernels are plain Python functions and ``call`` runs them as
-such (slowly: for debugging).
+Inside ``one_thread()`` a kernel's one-thread twin runs instead (small problems, where
+waking threads costs more than the scan). Compilation happens outside the launch lock
+(``linrec.cpu._threading``), so a thread compiling a new variant never delays another
+thread's call of a compiled one. Numba's own compiler lock keeps two threads from
+compiling the same variant twice. With ``NUMBA_DISABLE_JIT=1`` the kernels are plain
+Python functions and ``call`` runs them as such (slowly: for debugging).
 """
+
+import contextlib
+import threading
 
 import numba
 import numpy as np
@@ -22,7 +26,20 @@ from numba.core.dispatcher import Dispatcher
 
 from linrec.cpu import _threading
 
-__all__ = ["call"]
+__all__ = ["call", "one_thread"]
+
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Within it, this Python thread's ``call``s run each kernel's one-thread twin
+    (``kernel.serial``, see ``linrec.cpu._jit.parallel_njit``): no threads are launched."""
+    _local.one_thread = True
+    try:
+        yield
+    finally:
+        _local.one_thread = False
 
 
 def _type_of(x):
@@ -52,6 +69,8 @@ def _entry_point(kernel, args):
 
 def call(kernel, *args):
     """``kernel(*args)`` through the variant for these dtypes and C-contiguous operands."""
+    if getattr(_local, "one_thread", False):
+        kernel = getattr(kernel, "serial", kernel)
     if not isinstance(kernel, Dispatcher):
         return kernel(*args)
     key = (kernel, *map(_key, args))

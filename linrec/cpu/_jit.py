@@ -16,13 +16,14 @@ cannot compile code that calls those Python functions: the gufuncs then raise a
 """
 
 import functools
+import types
 import warnings
 
 import numba
 
 from linrec.cpu import CacheWarning
 
-__all__ = ["njit", "guvectorize"]
+__all__ = ["njit", "parallel_njit", "guvectorize"]
 
 _warned = False
 
@@ -56,6 +57,24 @@ def _warn_once(func):
 def njit(**options):
     """``numba.njit(cache=True, **options)`` with the fallback above."""
     return _cached(numba.njit, options)
+
+
+def parallel_njit(**options):
+    """``njit(parallel=True, **options)``, with a one-thread twin as ``.serial``: the same
+    source compiled without ``parallel`` (``prange`` is then ``range``), under a name of
+    its own so that the two never share a disk-cache entry. Small problems call the twin:
+    it runs on the calling thread, with no launch through the threading layer (about
+    0.1 ms under workqueue, more than the whole scan of a few thousand elements)."""
+    def decorate(func):
+        kernel = njit(parallel=True, **options)(func)
+        twin = types.FunctionType(func.__code__, func.__globals__, func.__name__,
+                                  func.__defaults__, func.__closure__)
+        twin.__qualname__ = f"{func.__qualname__}_one_thread"
+        twin.__module__ = func.__module__
+        twin.__doc__ = func.__doc__
+        kernel.serial = njit(**options)(twin)
+        return kernel
+    return decorate
 
 
 def guvectorize(signatures, layout, **options):

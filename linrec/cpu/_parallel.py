@@ -38,10 +38,10 @@ from numba import prange
 from linrec._tuning import LANES
 from linrec.cpu import _lanes
 from linrec.cpu._dispatch import call
-from linrec.cpu._jit import njit
+from linrec.cpu._jit import njit, parallel_njit
 from linrec.cpu.kernels import as_grad
 
-_jit = njit(parallel=True, nogil=True)
+_jit = parallel_njit(nogil=True)
 _seq = njit(nogil=True)
 
 

@@ -75,24 +75,13 @@ def _channel_block(R, C, threads, itemsize):
     return -(-block // CHANNEL_BLOCK) * CHANNEL_BLOCK if blocks > 1 else C
 
 
-@contextlib.contextmanager
 def _launch(elements):
-    """Run on one thread when there are at most ``SERIAL_MAX`` elements, where waking the
-    other threads would cost more than it saves (Numba's thread count is per Python
-    thread, so this does not affect calls in other threads)."""
-    import numba
+    """Run on the calling thread when there are at most ``SERIAL_MAX`` elements, where
+    waking other threads would cost more than it saves: the kernels' one-thread twins
+    run, and nothing goes through the threading layer."""
+    from linrec.cpu import _dispatch
 
-    from linrec.cpu import _threading
-
-    if elements > SERIAL_MAX:
-        yield
-        return
-    threads = _threading.num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(threads)
+    return _dispatch.one_thread() if elements <= SERIAL_MAX else contextlib.nullcontext()
 
 
 def _as_chains(views, batch_views):
