@@ -29,20 +29,13 @@ QUICK_CASES = [((64, 16384), -1, "time-last"), ((16384, 64), 0, "time-first"),
 DTYPES = ["float32", "float64"]
 
 CHILD = r"""
-import json, statistics, sys, time
+import json, sys
 import numpy as np
 import linrec
 
-cases, dtypes, repeats = json.loads(sys.argv[1])
-
-def median_time(fn):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+cases, dtypes, repeats, bench_dir = json.loads(sys.argv[1])
+sys.path.insert(0, bench_dir)
+from cpu_scan import median_time
 
 rng = np.random.default_rng(0)
 rows = []
@@ -53,9 +46,9 @@ for shape, axis, _ in cases:
         b = rng.standard_normal(shape).astype(dtype)
         h = np.empty(shape, dtype)
         g = rng.standard_normal(shape).astype(dtype)
-        floor = median_time(lambda: np.multiply(a, b, out=h))
-        fwd = median_time(lambda: linrec.scan(a, b, axis=axis, out=h))
-        bwd = median_time(lambda: linrec.scan_vjp(g, a, h, axis=axis))
+        floor = median_time(lambda: np.multiply(a, b, out=h), repeats)
+        fwd = median_time(lambda: linrec.scan(a, b, axis=axis, out=h), repeats)
+        bwd = median_time(lambda: linrec.scan_vjp(g, a, h, axis=axis), repeats)
         rows.append([floor, fwd, bwd])
 print(json.dumps(rows))
 """
@@ -66,7 +59,8 @@ def run_side(source, cases, repeats):
     of ``source``."""
     env = dict(os.environ, PYTHONPATH=os.path.abspath(source))
     arg = json.dumps([[list(s), ax, label] for s, ax, label in cases])
-    arg = json.dumps([json.loads(arg), DTYPES, repeats])
+    bench_dir = os.path.dirname(os.path.abspath(__file__))
+    arg = json.dumps([json.loads(arg), DTYPES, repeats, bench_dir])
     done = subprocess.run([sys.executable, "-c", CHILD, arg], env=env, check=True,
                           capture_output=True, text=True, cwd=os.path.abspath(source))
     return json.loads(done.stdout.strip().splitlines()[-1])
