@@ -5,13 +5,17 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS := test,testing,bench,model,dask,xarray,docs
+EXTRAS := test,testing,bench,model,dask,xarray,docs,peers,data
+# The CPU build of PyTorch (a local wheel on this project's machines); a bare `torch`
+# requirement would otherwise pull a multi-GB CUDA build.
+TORCH := torch==2.13.0
 
 .PHONY: venv train demo digits test test-gpu-stand-in lint nvcc-check bench gpu-wheels docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
