@@ -2,7 +2,7 @@
 
 import numpy as np
 
-__all__ = ["forecast_metrics"]
+__all__ = ["forecast_metrics", "interval_coverage"]
 
 
 def forecast_metrics(pred, actual):
@@ -19,3 +19,13 @@ def forecast_metrics(pred, actual):
         "RMSE": float(np.sqrt((err * err).mean())),
         "MAPE": float(100.0 * np.abs(err / actual).mean()),
     }
+
+
+def interval_coverage(lower, upper, actual):
+    """The fraction of ``actual`` values inside ``[lower, upper]`` (edges included), over
+    every element of NumPy arrays of equal shape. ValueError when the shapes differ."""
+    lower, upper, actual = (np.asarray(a, np.float64) for a in (lower, upper, actual))
+    if not lower.shape == upper.shape == actual.shape:
+        raise ValueError(f"lower {lower.shape}, upper {upper.shape} and actual "
+                         f"{actual.shape}: the shapes differ")
+    return float(((lower <= actual) & (actual <= upper)).mean())

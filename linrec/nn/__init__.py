@@ -8,7 +8,7 @@ and works on arrays of its namespace ``xp`` (NumPy or CuPy); the only recurrence
 from linrec.nn.block import BLURBlock
 from linrec.nn.checkpoint import CheckpointError
 from linrec.nn.linear import Linear
-from linrec.nn.losses import cross_entropy, mae, mse
+from linrec.nn.losses import cross_entropy, mae, mse, pinball
 from linrec.nn.lru import LRU
 from linrec.nn.model import Model
 from linrec.nn.norm import LayerNorm, RMSNorm
@@ -18,5 +18,5 @@ from linrec.nn.schedule import lr_at
 
 __all__ = [
     "Adam", "BLURBlock", "CheckpointError", "GLU", "LRU", "LayerNorm", "Linear", "MLP",
-    "Model", "RMSNorm", "clip_grad_norm", "cross_entropy", "lr_at", "mae", "mse",
+    "Model", "RMSNorm", "clip_grad_norm", "cross_entropy", "lr_at", "mae", "mse", "pinball",
 ]

@@ -1,6 +1,6 @@
 """Losses as ``(value, dL/dprediction)`` pairs, averaged over every element / sample."""
 
-__all__ = ["mse", "mae", "cross_entropy"]
+__all__ = ["mse", "mae", "cross_entropy", "pinball"]
 
 
 def mse(xp, pred, target):
@@ -18,6 +18,27 @@ def mae(xp, pred, target):
     _same_shape(pred, target)
     diff = pred - target
     return float(xp.abs(diff).mean()), xp.sign(diff) / diff.size
+
+
+def pinball(xp, pred, target, quantiles):
+    """Pinball (quantile) loss averaged over every element of ``pred``.
+
+    ``pred`` has shape ``target.shape + (Q,)``: one prediction per quantile in
+    ``quantiles`` (Q floats in (0, 1)), along the last axis. For the error
+    ``u = target - pred`` of quantile q the loss is ``max(q * u, (q - 1) * u)``; its
+    minimiser over a sample is the sample's q-quantile. Returns ``(float, grad)`` with
+    grad of pred's shape (at ``u = 0`` the subgradient ``-q / size``).
+
+    ValueError when the shapes disagree.
+    """
+    q = xp.asarray(quantiles, dtype=pred.dtype)
+    if pred.shape != tuple(target.shape) + q.shape:
+        raise ValueError(f"prediction has shape {pred.shape}; need target's shape "
+                         f"{tuple(target.shape)} plus one axis of {q.size} quantiles")
+    u = target[..., None] - pred
+    below = (u < 0).astype(pred.dtype)
+    loss = float(xp.maximum(q * u, (q - 1) * u).mean())
+    return loss, (below - q) / u.size
 
 
 def cross_entropy(xp, logits, labels):

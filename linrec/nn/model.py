@@ -7,7 +7,9 @@ to ``horizon * n_targets`` values, returned as ``(batch, horizon, n_targets)`` a
 with MSE; ``pool="window"`` flattens the features of the last ``horizon`` input steps
 into the head instead; ``pool="tail"`` maps each of the last ``horizon`` steps to its
 ``n_targets`` values (for inputs that extend over the forecast steps with known-future
-covariates). ``task="classify"`` pools and maps to ``n_classes`` logits, trained with
+covariates). With ``quantiles`` (Q levels in (0, 1)) the forecasting head gives Q values
+per forecast step, returned as ``(batch, horizon, n_targets, Q)`` and trained with the
+pinball loss. ``task="classify"`` pools and maps to ``n_classes`` logits, trained with
 softmax cross-entropy on integer labels.
 """
 
@@ -25,7 +27,7 @@ from linrec.nn.checkpoint import (
     write_checkpoint,
 )
 from linrec.nn.linear import Linear
-from linrec.nn.losses import cross_entropy, mse
+from linrec.nn.losses import cross_entropy, mse, pinball
 from linrec.nn.norm import make_norm
 
 __all__ = ["Model", "MODEL_FORMAT"]
@@ -49,6 +51,10 @@ class Model(Layer):
         H, the LRU state size N, and the number of blocks L.
     pool : {"last", "mean", "last+mean", "window", "tail"} or None
         What the head reads; None picks "last+mean" to forecast and "mean" to classify.
+    quantiles : sequence of float or None
+        Strictly increasing levels in (0, 1) (e.g. ``(0.1, 0.5, 0.9)``), for
+        ``task="forecast"``: the head then forecasts these quantiles (pinball loss)
+        instead of one value (MSE).
     seed : int
         Seed of the initial parameters.
     bidirectional, merge, projection, norm, dropout, r_min, r_max, max_phase :
@@ -59,8 +65,8 @@ class Model(Layer):
     def __init__(self, n_features, *, task="forecast", horizon=48, n_targets=1,
                  n_classes=None, d_model=32, d_state=32, n_layers=2, bidirectional=True,
                  merge="sum", projection="glu", norm="layer", dropout=0.0, r_min=0.0,
-                 r_max=0.99, max_phase=2 * np.pi, pool=None, seed=0, xp=np,
-                 dtype=np.float32):
+                 r_max=0.99, max_phase=2 * np.pi, pool=None, quantiles=None, seed=0,
+                 xp=np, dtype=np.float32):
         super().__init__(xp=xp, dtype=dtype)
         if task not in ("forecast", "classify"):
             raise ValueError(f"task={task!r}; use 'forecast' or 'classify'")
@@ -69,13 +75,17 @@ class Model(Layer):
         pool = pool or ("last+mean" if task == "forecast" else "mean")
         if pool not in POOLS:
             raise ValueError(f"pool={pool!r}; use one of {POOLS}")
+        if quantiles is not None:
+            quantiles = _check_quantiles(quantiles)
+            if task != "forecast":
+                raise ValueError("quantiles are for task='forecast'")
         self.config = dict(
             n_features=int(n_features), task=task, horizon=int(horizon),
             n_targets=int(n_targets), n_classes=n_classes, d_model=int(d_model),
             d_state=int(d_state), n_layers=int(n_layers), bidirectional=bool(bidirectional),
             merge=merge, projection=projection, norm=norm, dropout=float(dropout),
             r_min=float(r_min), r_max=float(r_max), max_phase=float(max_phase), pool=pool,
-            seed=int(seed), dtype=self.dtype.name,
+            quantiles=quantiles, seed=int(seed), dtype=self.dtype.name,
         )
         rng = np.random.default_rng(seed)
         kw = dict(xp=xp, dtype=dtype)
@@ -105,8 +115,10 @@ class Model(Layer):
             raise ValueError("x contains NaN or inf; clean or impute the data first")
 
     def forward(self, x, rng=None):
-        """``(out, cache)``: forecasts ``(batch, horizon, n_targets)`` or logits
-        ``(batch, n_classes)``. Dropout is active only when ``rng`` is given."""
+        """``(out, cache)``: forecasts ``(batch, horizon, n_targets)`` (``(batch,
+        horizon, n_targets, Q)`` with quantiles, in the order trained, which may cross)
+        or logits ``(batch, n_classes)``. Dropout is active only when ``rng`` is
+        given."""
         self.check_input(x)
         xp, ch = self.xp, self.children
         h, c_inp = ch["inp"].forward(xp.asarray(x, dtype=self.dtype))
@@ -118,7 +130,8 @@ class Model(Layer):
         pool = self.config["pool"]
         if pool == "tail":
             out, c_head = ch["head"].forward(h[:, -self.config["horizon"]:])
-            return out, (c_inp, c_blocks, c_norm, c_head, h.shape)
+            return out.reshape(self._out_shape(len(out))), \
+                (c_inp, c_blocks, c_norm, c_head, h.shape)
         if pool == "window":
             if h.shape[1] < self.config["horizon"]:
                 raise ValueError(f"pool='window' needs at least horizon="
@@ -132,8 +145,14 @@ class Model(Layer):
             parts.append(h.mean(axis=1))
         out, c_head = ch["head"].forward(xp.concatenate(parts, axis=-1))
         if self.config["task"] == "forecast":
-            out = out.reshape(-1, self.config["horizon"], self.config["n_targets"])
+            out = out.reshape(self._out_shape(len(out)))
         return out, (c_inp, c_blocks, c_norm, c_head, h.shape)
+
+    def _out_shape(self, batch):
+        """The forecast shape (batch, horizon, n_targets[, Q])."""
+        c = self.config
+        q = () if c["quantiles"] is None else (len(c["quantiles"]),)
+        return (batch, c["horizon"], c["n_targets"]) + q
 
     def backward(self, dout, cache):
         """``(dx, grads)`` from ``dL/dout``; grads keyed like :meth:`parameters`."""
@@ -143,7 +162,7 @@ class Model(Layer):
         pool, d = self.config["pool"], shape[2]
         dh = xp.zeros(shape, dtype=self.dtype)
         if pool == "tail":
-            dtail, g = ch["head"].backward(dout, c_head)
+            dtail, g = ch["head"].backward(dout.reshape(dout.shape[:2] + (-1,)), c_head)
             dh[:, -dtail.shape[1]:] = dtail
         elif pool == "window":
             dflat, g = ch["head"].backward(dout.reshape(shape[0], -1), c_head)
@@ -166,6 +185,9 @@ class Model(Layer):
         return dx, grads
 
     def _loss(self, out, y):
+        if self.config["quantiles"] is not None:
+            return pinball(self.xp, out, self.xp.asarray(y, dtype=self.dtype),
+                           self.config["quantiles"])
         if self.config["task"] == "forecast":
             return mse(self.xp, out, self.xp.asarray(y, dtype=self.dtype))
         return cross_entropy(self.xp, out, self.xp.asarray(y))
@@ -175,17 +197,21 @@ class Model(Layer):
         return self._loss(self.forward(x)[0], y)[0]
 
     def loss_and_grad(self, x, y, rng=None):
-        """``(float loss, grads)``: MSE against forecasts ``y`` (batch, horizon,
-        n_targets) or cross-entropy against integer labels ``y`` (batch,). Dropout is
+        """``(float loss, grads)``: MSE (or, with quantiles, the pinball loss) against
+        forecasts ``y`` (batch, horizon, n_targets) or cross-entropy against integer labels ``y`` (batch,). Dropout is
         active only when ``rng`` is given."""
         out, cache = self.forward(x, rng)
         loss, dout = self._loss(out, y)
         return loss, self.backward(dout.astype(self.dtype), cache)[1]
 
     def predict(self, x, batch_size=256):
-        """Forecasts or logits for x, computed in batches of ``batch_size``, no dropout."""
+        """Forecasts or logits for x, computed in batches of ``batch_size``, no dropout.
+
+        Quantile forecasts are sorted along their last axis, so they never cross (the
+        lowest value is given to the lowest level)."""
         outs = [self.forward(x[i:i + batch_size])[0] for i in range(0, len(x), batch_size)]
-        return self.xp.concatenate(outs, axis=0)
+        out = self.xp.concatenate(outs, axis=0)
+        return out if self.config["quantiles"] is None else self.xp.sort(out, axis=-1)
 
     def host_parameters(self):
         """name -> NumPy copy of every parameter."""
@@ -231,6 +257,8 @@ class Model(Layer):
             A config that does not describe a model, or parameters that do not match it
             (names, shapes, NaN or inf, not real floating point).
         """
+        if isinstance(config, dict) and "quantiles" not in config:
+            config = {**config, "quantiles": None}  # written before quantile heads
         _check_config(config, {k: v.shape for k, v in params.items()}, source)
         try:
             model = cls(**config, xp=xp)
@@ -263,7 +291,22 @@ def _head_shape(config):
     n_pool = {"last+mean": 2 * d_model, "window": horizon * d_model}.get(pool, d_model)
     if config["task"] != "forecast":
         return n_pool, config["n_classes"]
-    return n_pool, config["n_targets"] if pool == "tail" else horizon * config["n_targets"]
+    per_step = config["n_targets"] * len(config["quantiles"] or (0,))
+    return n_pool, per_step if pool == "tail" else horizon * per_step
+
+
+def _check_quantiles(quantiles):
+    """``quantiles`` as a list of floats; ValueError unless they are strictly increasing
+    numbers in (0, 1)."""
+    try:
+        levels = [float(q) for q in quantiles]
+    except (TypeError, ValueError):
+        levels = []
+    if not levels or any(not 0 < q < 1 for q in levels) or \
+            any(a >= b for a, b in zip(levels, levels[1:])):
+        raise ValueError(f"quantiles={quantiles!r}; give strictly increasing levels in "
+                         f"(0, 1), e.g. (0.1, 0.5, 0.9)")
+    return levels
 
 
 def _check_config(config, shapes, path):
@@ -278,6 +321,12 @@ def _check_config(config, shapes, path):
     bad = [k for k in SIZES + ("n_classes",) if not (
         type(config[k]) is int and config[k] >= 1
         or k == "n_classes" and config[k] is None)]
+    quantiles = config["quantiles"]
+    if quantiles is not None:
+        try:
+            _check_quantiles(quantiles if isinstance(quantiles, list) else None)
+        except ValueError:
+            bad.append("quantiles")
     if bad or config["pool"] not in POOLS or config["task"] not in ("forecast", "classify"):
         raise CheckpointError(f"{path}: invalid model config values "
                               f"{ {k: config[k] for k in bad + ['pool', 'task']} }")
