@@ -2,7 +2,7 @@
 
 import numpy as np
 
-__all__ = ["seasonal_naive", "LinearForecaster", "ALPHAS"]
+__all__ = ["seasonal_naive", "seasonal_period", "LinearForecaster", "ALPHAS"]
 
 ALPHAS = tuple(10.0 ** np.arange(-2.0, 5.5, 0.5))
 
@@ -18,6 +18,13 @@ def seasonal_naive(inputs, columns, horizon, season):
         )
     start = lookback - season
     return inputs[:, start:start + horizon][:, :, columns]
+
+
+def seasonal_period(steps_per_day, lookback, horizon):
+    """The seasonal naive lag: one week (``7 * steps_per_day``) capped at ``lookback``;
+    ``lookback`` when that is shorter than ``horizon``."""
+    season = min(7 * steps_per_day, lookback)
+    return season if season >= horizon else lookback
 
 
 class LinearForecaster:

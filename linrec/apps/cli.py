@@ -1,10 +1,12 @@
-"""The command line: ``python -m linrec {train,demo,digits}``.
+"""The command line: ``python -m linrec {train,demo,digits,predict}``.
 
 ``train``   the main job: forecast the next day of Victorian electricity demand from the
-            past week; prints the test table of seasonal naive, least squares, the
-            unidirectional LRU model and BLUR; writes plots and ``results.json``.
+            past week (or your own CSV: --csv, --time, --target); prints the test table of
+            seasonal naive, least squares, the unidirectional LRU model and BLUR; writes
+            plots, ``results.json`` and the models (``*_model.npz``).
 ``demo``    the same job with a tiny budget (well under a minute of training).
 ``digits``  sequential 8x8 digits: the classification head against logistic regression.
+``predict`` forecast from the last rows of a CSV with a model saved by ``train``.
 """
 
 import argparse
@@ -97,9 +99,10 @@ def _fit_linear(train, val, strides):
 
 def run_forecast(args, xp):
     """Train and compare the four forecasters; returns the results dict."""
-    from linrec.apps.baselines import seasonal_naive
-    from linrec.apps.data import DATASETS, make_forecast_data
-    from linrec.apps.metrics import forecast_metrics
+    from linrec.apps.baselines import seasonal_naive, seasonal_period
+    from linrec.apps.data import make_forecast_data
+    from linrec.apps.forecaster import Forecaster
+    from linrec.apps.metrics import forecast_metrics, interval_coverage
     from linrec.apps.plots import plot_forecasts, plot_losses
     from linrec.apps.train import fit
     from linrec.nn import Model
@@ -107,14 +110,15 @@ def run_forecast(args, xp):
     start = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    series = DATASETS[args.dataset]()
-    known = series.known_future if args.known_future else ()
+    series = _load_series(args)
+    known = series.known_future if args.known_future is not None else ()
     data = make_forecast_data(series, lookback=args.lookback, horizon=args.horizon,
                               known_future=known)
     cols = series.target_columns
     preds = {split: {} for split in ("val", "test")}
+    intervals = {split: {} for split in preds}
     actual = {s: data.to_units(data.sets[s].all()[1]) for s in preds}
-    season = min(7 * series.steps_per_day, args.lookback)
+    season = seasonal_period(series.steps_per_day, args.lookback, args.horizon)
     for split in preds:
         preds[split]["seasonal naive"] = seasonal_naive(
             data.raw_inputs(split), cols, args.horizon, season)
@@ -128,27 +132,38 @@ def run_forecast(args, xp):
         budget = None if args.budget_seconds is None else args.budget_seconds * share
         pool = "tail" if known else args.pool
         model = Model(data.n_features, horizon=args.horizon, n_targets=len(cols),
-                      bidirectional=bidirectional, pool=pool, xp=xp, **_model_kwargs(args))
+                      bidirectional=bidirectional, pool=pool, quantiles=args.quantiles,
+                      xp=xp, **_model_kwargs(args))
         summaries[name] = fit(model, train.subset(slice(None, None, args.train_stride)),
                               data.sets["val"], _train_config(args, budget),
                               checkpoint=out / f"{key}_checkpoint.npz", resume=args.resume,
                               overwrite=args.overwrite, label=name)
-        model.save(out / f"{key}_model.npz")
+        forecaster = Forecaster.from_data(model, data, known)
+        forecaster.save(out / f"{key}_model.npz")
         for split in preds:
-            x = xp.asarray(data.sets[split].all()[0])
-            preds[split][name] = data.to_units(to_numpy(model.predict(x)))
+            preds[split][name], band = forecaster.forecast_windows(
+                data.sets[split].all()[0])
+            if band is not None:
+                intervals[split][name] = band
     metrics = {s: {n: forecast_metrics(p, actual[s]) for n, p in preds[s].items()}
                for s in preds}
+    for s, bands in intervals.items():
+        for n, (low, high) in bands.items():
+            metrics[s][n]["coverage"] = interval_coverage(low, high, actual[s])
     table = _format_table(
-        f"{args.dataset}: {args.horizon}-step forecast from {args.lookback} steps, "
+        f"{_data_name(args)}: {args.horizon}-step forecast from {args.lookback} steps, "
         f"test split ({len(actual['test'])} windows), units of {series.targets[0]}",
         ("MAE", "RMSE", "MAPE %"),
         [(n, [m["MAE"], m["RMSE"], m["MAPE"]]) for n, m in metrics["test"].items()])
     print(table)
+    if args.quantiles is not None:
+        print(_coverage_lines(args.quantiles, metrics["test"]))
     plot_forecasts(out / "test_week.png", data, actual["test"], preds["test"])
-    plot_losses(out / "loss_curves.png", summaries)
+    plot_losses(out / "loss_curves.png", summaries,
+                "MSE" if args.quantiles is None else "pinball loss")
     results = dict(
-        dataset=args.dataset, lookback=args.lookback, horizon=args.horizon,
+        dataset=_data_name(args), lookback=args.lookback, horizon=args.horizon,
+        quantiles=args.quantiles,
         known_future=list(known), pool=pool, bounds=data.bounds, metrics=metrics,
         linear_alpha=linear.alpha, linear_stride=linear_stride,
         model=_model_kwargs(args), training=summaries, argv=sys.argv[1:],
@@ -157,6 +172,39 @@ def run_forecast(args, xp):
     (out / "results.json").write_text(json.dumps(results, indent=2, default=float))
     print(f"plots, models and results.json in {out}")
     return results
+
+
+def _load_series(args):
+    """The series of ``--dataset``, or of ``--csv`` (SystemExit with the reason when the
+    file cannot be used)."""
+    from linrec.apps.data import DATASETS
+    from linrec.apps.data.csv import load_csv
+
+    if args.csv is None:
+        return DATASETS[args.dataset]()
+    try:
+        return load_csv(args.csv, time=args.time, targets=args.target,
+                        features=args.features, known_future=args.known_future or (),
+                        fill=args.fill, timezone=args.timezone)
+    except (ValueError, FileNotFoundError) as err:
+        raise SystemExit(f"python -m linrec {args.command}: {err}") from None
+
+
+def _data_name(args):
+    return args.dataset if args.csv is None else Path(args.csv).name
+
+
+def _coverage_lines(quantiles, metrics):
+    """What the quantile models' central intervals cover of the test split."""
+    low, high = quantiles[0], quantiles[-1]
+    lines = []
+    for name, m in metrics.items():
+        if "coverage" in m:
+            lines.append(f"{name}: MAE of the median (P50) {m['MAE']:.2f}; the "
+                         f"P{100 * low:g}-P{100 * high:g} interval covers "
+                         f"{100 * m['coverage']:.1f}% of the test values (nominal "
+                         f"{100 * (high - low):g}%)")
+    return "\n".join(lines)
 
 
 def run_digits(args, xp):
@@ -285,6 +333,44 @@ def _add_common(p, *, out, epochs, steps, budget, lr):
     p.add_argument("--max-phase", type=POSITIVE, default=2 * np.pi)
 
 
+def quantile_list(text):
+    """argparse ``type``: comma-separated quantile levels (``0.1,0.5,0.9``), strictly
+    increasing in (0, 1), with 0.5 (the point forecast) and a level on each side of it
+    (the interval whose coverage is reported)."""
+    try:
+        levels = [float(v) for v in text.split(",")]
+    except ValueError:
+        levels = []
+    if not (levels and all(0 < q < 1 for q in levels)
+            and all(a < b for a, b in zip(levels, levels[1:])) and 0.5 in levels
+            and levels[0] < 0.5 < levels[-1]):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a list of increasing levels in (0, 1) with 0.5 and a level "
+            f"on each side of it, e.g. 0.1,0.5,0.9")
+    return levels
+
+
+def _add_own_data(p):
+    from linrec.apps.data.csv import FILLS
+
+    g = p.add_argument_group("your own data (instead of --dataset)")
+    g.add_argument("--csv", help="a CSV file with a time column and numeric columns")
+    g.add_argument("--time", help="the time column of --csv")
+    g.add_argument("--target", nargs="+", help="the column(s) to forecast")
+    g.add_argument("--features", nargs="+", default=[],
+                   help="columns observed up to the forecast time only")
+    g.add_argument("--fill", choices=FILLS, default="none",
+                   help="'interpolate': fill missing values and gaps in the time index "
+                        "linearly in time (default: refuse them, naming the line)")
+    g.add_argument("--timezone", help="IANA zone of the calendar features (default: "
+                                      "the time stamps as written, UTC if they have "
+                                      "an offset)")
+    p.add_argument("--quantiles", type=quantile_list, default=None,
+                   help="train the neural models for these quantile levels with the "
+                        "pinball loss (e.g. 0.1,0.5,0.9); the table shows the median's "
+                        "errors and the interval's test coverage")
+
+
 def _add_forecast(p):
     from linrec.apps.data import DATASETS
 
@@ -301,10 +387,12 @@ def _add_forecast(p):
                    default="window",
                    help="what the forecasting head reads: the last horizon steps of the "
                         "final features (window), or the last step and/or the time mean")
-    p.add_argument("--known-future", action="store_true",
-                   help="extend inputs over the forecast steps with the dataset's columns "
-                        "known ahead (vic_elec: calendar and holidays); the neural models "
-                        "then read one output per step")
+    p.add_argument("--known-future", nargs="*", metavar="COL", default=None,
+                   help="extend inputs over the forecast steps with the columns known "
+                        "ahead (vic_elec: calendar and holidays; --csv: the calendar and "
+                        "the columns COL named here); the neural models then read one "
+                        "output per step")
+    _add_own_data(p)
 
 
 def build_parser():
@@ -323,7 +411,25 @@ def build_parser():
     p = sub.add_parser("digits", help="sequence classification of 8x8 digits")
     _add_common(p, out="runs/digits", epochs=60, steps=None, budget=240.0, lr=6e-3)
     p.set_defaults(func=run_digits, run_files=DIGITS_FILES)
+    _add_predict(sub.add_parser("predict", help="forecast from a CSV with a saved model"))
     return parser
+
+
+def _add_predict(p):
+    from linrec.apps.data.csv import FILLS
+    from linrec.apps.predict import run_predict
+
+    p.add_argument("--model", required=True,
+                   help="a model file written by train (e.g. runs/forecast/blur_model.npz)")
+    p.add_argument("--csv", required=True,
+                   help="the data: the model's columns, forecast from its last rows")
+    p.add_argument("--out", default="forecast.csv",
+                   help="the forecast CSV to write (default %(default)s)")
+    p.add_argument("--fill", choices=FILLS, default="none",
+                   help="'interpolate': fill missing values and gaps linearly in time")
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--threads", type=POSITIVE_INT, default=1)
+    p.set_defaults(func=run_predict)
 
 
 def _check_args(parser, args):
@@ -331,6 +437,15 @@ def _check_args(parser, args):
     an --out that holds an earlier run when neither --resume nor --overwrite is given."""
     if args.r_min > args.r_max:
         parser.error(f"--r-min {args.r_min} is above --r-max {args.r_max}")
+    own = [f"--{k}" for k in ("time", "target", "timezone") if getattr(args, k, None)] + \
+        ["--features"] * bool(getattr(args, "features", None)) + \
+        ["--known-future COL"] * bool(getattr(args, "known_future", None)) + \
+        ["--fill"] * (getattr(args, "fill", "none") != "none")
+    if getattr(args, "csv", None) is None and own:
+        parser.error(f"{', '.join(own)} name columns of --csv; pass --csv FILE too")
+    if getattr(args, "csv", None) is not None and not (args.time and args.target):
+        parser.error("--csv needs --time COL (the time column) and --target COL (the "
+                     "column(s) to forecast)")
     if getattr(args, "horizon", 0) > getattr(args, "lookback", 0):
         parser.error(f"--horizon {args.horizon} is longer than --lookback "
                      f"{args.lookback}; the seasonal naive baseline needs horizon <= "
@@ -361,7 +476,8 @@ def main(argv=None):
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    _check_args(parser, args)
+    if args.command != "predict":
+        _check_args(parser, args)
     _check_model_extra()
     limits = _limit_threads(args.threads)
     try:

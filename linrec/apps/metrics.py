@@ -1,5 +1,7 @@
 """Forecast accuracy in the data's own units."""
 
+import math
+
 import numpy as np
 
 __all__ = ["forecast_metrics", "interval_coverage"]
@@ -7,17 +9,17 @@ __all__ = ["forecast_metrics", "interval_coverage"]
 
 def forecast_metrics(pred, actual):
     """``{"MAE", "RMSE", "MAPE"}`` (MAPE in percent) over every element of NumPy arrays of
-    equal shape. ValueError when the shapes differ or ``actual`` has a zero (MAPE)."""
+    equal shape. MAPE is NaN (undefined) when ``actual`` has a zero. ValueError when the
+    shapes differ."""
     pred, actual = np.asarray(pred, np.float64), np.asarray(actual, np.float64)
     if pred.shape != actual.shape:
         raise ValueError(f"prediction {pred.shape} and actual {actual.shape} differ")
-    if np.any(actual == 0):
-        raise ValueError("MAPE is undefined: the actual values contain zeros")
     err = pred - actual
+    mape = math.nan if np.any(actual == 0) else float(100.0 * np.abs(err / actual).mean())
     return {
         "MAE": float(np.abs(err).mean()),
         "RMSE": float(np.sqrt((err * err).mean())),
-        "MAPE": float(100.0 * np.abs(err / actual).mean()),
+        "MAPE": mape,
     }
 
 

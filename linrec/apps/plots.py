@@ -37,8 +37,9 @@ def plot_forecasts(path, data, actual, preds, days=7):
     plt.close(fig)
 
 
-def plot_losses(path, summaries):
-    """Train and validation loss per epoch for each ``name -> fit() summary``."""
+def plot_losses(path, summaries, loss="MSE"):
+    """Train and validation loss (named ``loss``) per epoch for each ``name -> fit()
+    summary``."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for i, (name, s) in enumerate(summaries.items()):
@@ -49,7 +50,7 @@ def plot_losses(path, summaries):
         ax.plot(epochs, [h["val_loss"] for h in s["history"]], color=color,
                 label=f"{name} val")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("MSE (normalised units)")
+    ax.set_ylabel(f"{loss} (normalised units)")
     ax.set_yscale("log")
     ax.legend(fontsize=8)
     fig.tight_layout()

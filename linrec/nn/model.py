@@ -198,8 +198,8 @@ class Model(Layer):
 
     def loss_and_grad(self, x, y, rng=None):
         """``(float loss, grads)``: MSE (or, with quantiles, the pinball loss) against
-        forecasts ``y`` (batch, horizon, n_targets) or cross-entropy against integer labels ``y`` (batch,). Dropout is
-        active only when ``rng`` is given."""
+        forecasts ``y`` (batch, horizon, n_targets) or cross-entropy against integer
+        labels ``y`` (batch,). Dropout is active only when ``rng`` is given."""
         out, cache = self.forward(x, rng)
         loss, dout = self._loss(out, y)
         return loss, self.backward(dout.astype(self.dtype), cache)[1]

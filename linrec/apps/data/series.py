@@ -26,6 +26,14 @@ class Series:
     known_future : tuple of str
         The columns known ahead of time (calendar, holidays): what the forecasting
         inputs may extend over the forecast steps with (``--known-future``).
+    calendar : tuple of str
+        The columns computed from the time stamps by
+        :func:`~linrec.apps.data.calendar.calendar_features` (a subset of ``names``);
+        the others are read from the data.
+    timezone : str or None
+        The zone whose wall-clock time the calendar columns follow (None: UTC).
+    time_name : str
+        The name of the time column in the data's table.
 
     Raises
     ------
@@ -40,6 +48,9 @@ class Series:
     times: np.ndarray
     steps_per_day: int
     known_future: tuple = ()
+    calendar: tuple = ()
+    timezone: str | None = None
+    time_name: str = "time"
 
     def __post_init__(self):
         v = self.values
@@ -51,9 +62,10 @@ class Series:
         unknown = [t for t in self.targets if t not in self.names]
         if unknown or not self.targets:
             raise ValueError(f"targets {unknown or '()'} are not columns of {self.names}")
-        unknown = [c for c in self.known_future if c not in self.names]
-        if unknown:
-            raise ValueError(f"known_future {unknown} are not columns of {self.names}")
+        for field in ("known_future", "calendar"):
+            unknown = [c for c in getattr(self, field) if c not in self.names]
+            if unknown:
+                raise ValueError(f"{field} {unknown} are not columns of {self.names}")
         bad = ~np.isfinite(v)
         if bad.any():
             cols = [self.names[j] for j in np.flatnonzero(bad.any(axis=0))]

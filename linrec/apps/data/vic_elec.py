@@ -62,4 +62,7 @@ def load_vic_elec(frame=None):
         times=utc.dt.tz_localize(None).to_numpy(),
         steps_per_day=48,
         known_future=("Holiday",) + CALENDAR_NAMES,
+        calendar=CALENDAR_NAMES,
+        timezone=TIMEZONE,
+        time_name="Time",
     )

@@ -57,6 +57,19 @@ class Standardiser:
         std = rows.std(axis=0)
         self.std = np.where(std > 1e-12, std, 1.0)
 
+    @classmethod
+    def from_stats(cls, mean, std):
+        """The standardiser with the given per-column ``mean`` and ``std`` (F,) (as saved
+        with a model); ValueError unless both are finite, of one shape, std > 0."""
+        mean, std = np.asarray(mean, np.float64), np.asarray(std, np.float64)
+        finite = np.isfinite(mean).all() and np.isfinite(std).all()
+        if mean.shape != std.shape or mean.ndim != 1 or not (finite and (std > 0).all()):
+            raise ValueError(f"mean {mean.shape} and std {std.shape} must be finite "
+                             f"vectors of one length with std > 0")
+        self = cls.__new__(cls)
+        self.mean, self.std = mean, std
+        return self
+
     def transform(self, values):
         """``(values - mean) / std``; values (..., F)."""
         return (values - self.mean) / self.std
