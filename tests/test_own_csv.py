@@ -230,3 +230,21 @@ def test_seasonal_period_and_mape_with_zeros():
     assert seasonal_period(1, 28, 7) == 7
     m = forecast_metrics(np.array([1.0, 2.0]), np.array([0.0, 2.0]))
     assert m["MAE"] == 0.5 and np.isnan(m["MAPE"])
+
+
+def test_predict_command_names_what_is_wrong(tmp_path):
+    Model(3, horizon=2, d_model=4, d_state=2, n_layers=1).save(tmp_path / "bare.npz")
+    shop_frame(days=3).to_csv(tmp_path / "shop.csv", index=False)
+    argv = ["predict", "--csv", str(tmp_path / "shop.csv"), "--out",
+            str(tmp_path / "f.csv")]
+    with pytest.raises(SystemExit, match="kind linrec.apps.Forecaster/1"):
+        main([*argv, "--model", str(tmp_path / "bare.npz")])
+    with pytest.raises(SystemExit, match="does not exist"):
+        main([*argv, "--model", str(tmp_path / "nope.npz")])
+    assert not (tmp_path / "f.csv").exists()
+
+
+def test_an_unknown_timezone_is_refused():
+    with pytest.raises(ValueError, match="'Mars/Olympus' is not a known time zone"):
+        load_csv(shop_frame(days=3), time="when", targets=["sales"],
+                 timezone="Mars/Olympus")

@@ -337,13 +337,13 @@ def quantile_list(text):
     """argparse ``type``: comma-separated quantile levels (``0.1,0.5,0.9``), strictly
     increasing in (0, 1), with 0.5 (the point forecast) and a level on each side of it
     (the interval whose coverage is reported)."""
+    from linrec.nn.model import check_quantiles
+
     try:
-        levels = [float(v) for v in text.split(",")]
+        levels = check_quantiles(text.split(","))
     except ValueError:
         levels = []
-    if not (levels and all(0 < q < 1 for q in levels)
-            and all(a < b for a, b in zip(levels, levels[1:])) and 0.5 in levels
-            and levels[0] < 0.5 < levels[-1]):
+    if not (0.5 in levels and levels[0] < 0.5 < levels[-1]):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a list of increasing levels in (0, 1) with 0.5 and a level "
             f"on each side of it, e.g. 0.1,0.5,0.9")

@@ -30,7 +30,7 @@ from linrec.nn.linear import Linear
 from linrec.nn.losses import cross_entropy, mse, pinball
 from linrec.nn.norm import make_norm
 
-__all__ = ["Model", "MODEL_FORMAT"]
+__all__ = ["Model", "MODEL_FORMAT", "check_quantiles"]
 
 POOLS = ("last", "mean", "last+mean", "tail", "window")
 
@@ -76,7 +76,7 @@ class Model(Layer):
         if pool not in POOLS:
             raise ValueError(f"pool={pool!r}; use one of {POOLS}")
         if quantiles is not None:
-            quantiles = _check_quantiles(quantiles)
+            quantiles = check_quantiles(quantiles)
             if task != "forecast":
                 raise ValueError("quantiles are for task='forecast'")
         self.config = dict(
@@ -295,7 +295,7 @@ def _head_shape(config):
     return n_pool, per_step if pool == "tail" else horizon * per_step
 
 
-def _check_quantiles(quantiles):
+def check_quantiles(quantiles):
     """``quantiles`` as a list of floats; ValueError unless they are strictly increasing
     numbers in (0, 1)."""
     try:
@@ -324,7 +324,7 @@ def _check_config(config, shapes, path):
     quantiles = config["quantiles"]
     if quantiles is not None:
         try:
-            _check_quantiles(quantiles if isinstance(quantiles, list) else None)
+            check_quantiles(quantiles if isinstance(quantiles, list) else None)
         except ValueError:
             bad.append("quantiles")
     if bad or config["pool"] not in POOLS or config["task"] not in ("forecast", "classify"):
