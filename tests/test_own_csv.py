@@ -248,3 +248,26 @@ def test_an_unknown_timezone_is_refused():
     with pytest.raises(ValueError, match="'Mars/Olympus' is not a known time zone"):
         load_csv(shop_frame(days=3), time="when", targets=["sales"],
                  timezone="Mars/Olympus")
+
+
+@pytest.mark.parametrize("known", [False, True], ids=["past-only", "known-future"])
+def test_predict_inputs_equal_the_training_window_in_a_time_zone(known):
+    frame = shop_frame(days=20)
+    frame["when"] = pd.to_datetime(frame["when"]).dt.strftime("%Y-%m-%dT%H:%M:00+01:00")
+    series = load_csv(frame, time="when", targets=["sales"],
+                      features=["temp"] + ["promo"] * (not known),
+                      known_future=["promo"] * known, timezone="Australia/Melbourne")
+    data = make_forecast_data(series, lookback=48, horizon=12,
+                              known_future=series.known_future if known else ())
+    model = Model(data.n_features, horizon=12, pool="tail" if known else "window",
+                  d_model=4, d_state=2, n_layers=1)
+    forecaster = Forecaster.from_data(model, data, series.known_future if known else ())
+    test = data.sets["test"]
+    i = len(test) // 2
+    start = int(test.starts[i])
+    rows = frame.iloc[:start + 48 + 12 * known].copy()
+    if known:
+        rows.loc[rows.index[-12:], ["sales", "temp"]] = np.nan
+    x, times = forecaster.inputs_from_table(rows)
+    np.testing.assert_array_equal(x, test.batch(np.array([i]))[0])
+    np.testing.assert_array_equal(times, series.times[start + 48:start + 60])
