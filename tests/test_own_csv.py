@@ -250,18 +250,19 @@ def test_an_unknown_timezone_is_refused():
                  timezone="Mars/Olympus")
 
 
-@pytest.mark.parametrize("known", [False, True], ids=["past-only", "known-future"])
-def test_predict_inputs_equal_the_training_window_in_a_time_zone(known):
+@pytest.mark.parametrize("known, ahead", [(False, False), (False, True), (True, True)],
+                         ids=["past-only", "calendar-ahead", "promo-and-calendar-ahead"])
+def test_predict_inputs_equal_the_training_window_in_a_time_zone(known, ahead):
     frame = shop_frame(days=20)
     frame["when"] = pd.to_datetime(frame["when"]).dt.strftime("%Y-%m-%dT%H:%M:00+01:00")
     series = load_csv(frame, time="when", targets=["sales"],
                       features=["temp"] + ["promo"] * (not known),
                       known_future=["promo"] * known, timezone="Australia/Melbourne")
-    data = make_forecast_data(series, lookback=48, horizon=12,
-                              known_future=series.known_future if known else ())
-    model = Model(data.n_features, horizon=12, pool="tail" if known else "window",
+    known_future = series.known_future if ahead else ()
+    data = make_forecast_data(series, lookback=48, horizon=12, known_future=known_future)
+    model = Model(data.n_features, horizon=12, pool="tail" if ahead else "window",
                   d_model=4, d_state=2, n_layers=1)
-    forecaster = Forecaster.from_data(model, data, series.known_future if known else ())
+    forecaster = Forecaster.from_data(model, data, known_future)
     test = data.sets["test"]
     i = len(test) // 2
     start = int(test.starts[i])
