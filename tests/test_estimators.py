@@ -5,18 +5,15 @@ import pickle
 import subprocess
 import sys
 
+import joblib
 import numpy as np
 import pytest
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
-pytest.importorskip("sklearn")
-
-import joblib  # noqa: E402
-from sklearn.model_selection import GridSearchCV  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
-
-from linrec.nn import BLURClassifier, BLURRegressor, CheckpointError  # noqa: E402
+from linrec.nn import BLURClassifier, BLURRegressor, CheckpointError
 
 # A small budget for scikit-learn's checks (they fit ~100 times on tables of up to 200
 # rows); 40 epochs pass check_regressors_train (R^2 > 0.5 on a 10-column table read as
@@ -103,6 +100,13 @@ def test_early_stopping_and_time_budget():
     assert frozen.n_iter_ == 3 and "patience=2" in frozen.stop_reason_
     quick = BLURClassifier(**{**TINY, "max_time": 1e-9}).fit(x, y)
     assert quick.n_iter_ == 1 and "max_time" in quick.stop_reason_
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow as it diverges
+def test_divergence_in_the_first_epoch_is_an_error():
+    x, y = _walk_task(60)
+    with pytest.raises(ValueError, match="training diverged.*first epoch.*lower lr"):
+        BLURRegressor(**{**TINY, "lr": 1e6}).fit(x, y)
 
 
 def test_verbose_shows_a_progress_bar(capsys):

@@ -13,7 +13,10 @@ Training: Adam (AdamW) with gradient clipping and a cosine learning-rate schedul
 ``max_epochs``; ``validation_fraction`` of the samples is held out for early stopping
 (``patience`` epochs without a better validation loss stop training, and the best
 parameters are kept), ``max_time`` seconds stop it after the current step, ``verbose``
-shows a tqdm bar. scikit-learn and tqdm come with the 'model' extra.
+shows a tqdm bar. A non-finite loss or gradient stops training before its step: the
+parameters of the best (or, without validation, the last) completed epoch are kept with
+a ConvergenceWarning, and a ValueError is raised when none was completed. scikit-learn
+and tqdm come with the 'model' extra.
 """
 
 import math
@@ -41,6 +44,7 @@ from linrec.nn.schedule import lr_at
 __all__ = ["BLURClassifier", "BLURRegressor", "ESTIMATOR_FORMAT"]
 
 ESTIMATOR_FORMAT = "linrec.nn.estimator/1"
+_DIVERGED = "training diverged"
 
 
 class _Arrays:
@@ -149,16 +153,18 @@ class _BLUREstimator(BaseEstimator):
         schedule = dict(base_lr=self.lr, total_steps=total, warmup=min(50, total // 10))
         bar = require_tqdm(type(self).__name__)(total=total, disable=not self.verbose,
                                                 desc=type(self).__name__, leave=False)
-        best, best_params, bad, step, start = math.inf, None, 0, 0, time.perf_counter()
+        best, keep, bad, step, start = math.inf, None, 0, 0, time.perf_counter()
         self.stop_reason_ = f"trained max_epochs={self.max_epochs} epochs"
         for epoch in range(self.max_epochs):
             self.n_iter_ = epoch + 1
             step, reason = self._epoch(x, y, train[rng.permutation(len(train))], opt,
                                        rng, step, schedule, bar, start)
-            if reason is None and n_val:
+            if reason is None and not n_val:
+                keep = model.host_parameters()      # kept should a later epoch diverge
+            elif reason is None:
                 val_loss = evaluate_loss(model, _Arrays(x[val], y[val]))
                 if val_loss < best:
-                    best, best_params, bad = val_loss, model.host_parameters(), 0
+                    best, keep, bad = val_loss, model.host_parameters(), 0
                 elif (bad := bad + 1) >= self.patience:
                     reason = (f"no better validation loss for patience={self.patience} "
                               f"epochs")
@@ -166,13 +172,22 @@ class _BLUREstimator(BaseEstimator):
                 self.stop_reason_ = reason
                 break
         bar.close()
-        if best_params is not None:
-            model.set_parameters(best_params)
+        if self.stop_reason_.startswith(_DIVERGED):
+            if keep is None:
+                raise ValueError(f"{type(self).__name__}: {self.stop_reason_} in the first "
+                                 f"epoch, before any parameters worth keeping; lower lr "
+                                 f"or check the data")
+            warnings.warn(f"{type(self).__name__}: {self.stop_reason_} in epoch "
+                          f"{self.n_iter_ - 1}; kept the parameters of an earlier epoch",
+                          ConvergenceWarning, stacklevel=3)
+        if keep is not None and (n_val or self.stop_reason_.startswith(_DIVERGED)):
+            model.set_parameters(keep)
         return self
 
     def _epoch(self, x, y, order, opt, rng, step, schedule, bar, start):
         """One pass over the samples ``order``: ``(steps so far, reason)``, where
-        reason (str) says why training must stop now (None: go on)."""
+        reason (str) says why training must stop now (None: go on). A non-finite loss
+        or gradient norm stops before its step is applied."""
         model = self.model_
         for i in range(0, len(order), self.batch_size):
             idx = order[i:i + self.batch_size]
@@ -180,10 +195,7 @@ class _BLUREstimator(BaseEstimator):
                                               rng=rng if self.dropout else None)
             norm = clip_grad_norm(grads, 1.0)
             if not (math.isfinite(loss) and math.isfinite(norm)):
-                reason = f"the loss or gradient norm became {loss}/{norm}; lower lr"
-                warnings.warn(f"{type(self).__name__}: {reason}", ConvergenceWarning,
-                              stacklevel=4)
-                return step, reason
+                return step, f"{_DIVERGED} (loss {loss}, gradient norm {norm})"
             opt.step(grads, lr_at(step, **schedule))
             step += 1
             bar.update(1)
@@ -291,6 +303,7 @@ class BLURClassifier(ClassifierMixin, _BLUREstimator):
     stop_reason_ : str
 
     X is ``(n, T, F)`` or ``(n, T)``; y is ``(n,)`` of any labels (at least 2 classes).
+    ``score(X, y)`` is the accuracy (scikit-learn's ``ClassifierMixin``).
     """
 
     def fit(self, X, y):
@@ -333,7 +346,8 @@ class BLURRegressor(RegressorMixin, _BLUREstimator):
 
     y is ``(n,)`` (one value per sequence) or ``(n, k)`` (k values, e.g. a k-step
     forecast); ``predict`` returns the same layout (float64). The model's head reads the
-    last step and the time mean of the final features. Parameters and attributes as
+    last step and the time mean of the final features. ``score(X, y)`` is R^2
+    (scikit-learn's ``RegressorMixin``). Parameters and attributes as
     :class:`BLURClassifier` (without ``classes_``).
     """
 
