@@ -66,14 +66,25 @@ def test_regressor_multistep_forecast_from_2d_x():
     assert one.predict(x[:5]).shape == (5,)
 
 
+def test_x_and_y_are_standardised_inside():
+    # Shifting and scaling X, and y, changes nothing but the units of the predictions:
+    # the model sees the same standardised numbers (up to rounding).
+    x, y = _walk_task(80)
+    reg = BLURRegressor(**TINY).fit(x, y)
+    moved = BLURRegressor(**TINY).fit(1e3 * x + 5e4, 1e-3 * y - 7.0)
+    np.testing.assert_allclose(moved.predict(1e3 * x[:9] + 5e4),
+                               1e-3 * reg.predict(x[:9]) - 7.0, rtol=1e-3, atol=1e-4)
+
+
 def test_input_layout_errors_name_the_fix():
     x, y = _sign_task(40)
     clf = BLURClassifier(**{**TINY, "max_epochs": 1}).fit(x, y)
     with pytest.raises(ValueError, match="X has 3 features, but BLURClassifier is "
                                          "expecting 2 features"):
         clf.predict(np.zeros((2, 12, 3)))
-    with pytest.raises(ValueError, match=r"pass \(n, T, F\) or \(n, T\)"):
-        clf.predict(np.zeros((2, 12, 2, 1)))
+    for shape in ((2, 12, 2, 1), (2, 12, 0), (2, 0, 2)):
+        with pytest.raises(ValueError, match=r"pass \(n, T, F\) or \(n, T\)"):
+            clf.predict(np.zeros(shape))
     table = BLURClassifier(**{**TINY, "max_epochs": 1}).fit(x[:, :, 0], y)
     with pytest.raises(ValueError, match=r"read as \(n, T\).*\(n, T, 1\)"):
         table.predict(np.zeros((2, 11)))

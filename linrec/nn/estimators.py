@@ -109,8 +109,9 @@ class _BLUREstimator(BaseEstimator):
         """X as standardised float32 ``(n, T, F)``; records (``reset``) or checks the
         input layout (see the module docstring)."""
         X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32], input_name="X")
-        if X.ndim > 3:
-            raise ValueError(f"X has shape {X.shape}; pass (n, T, F) or (n, T)")
+        if X.ndim > 3 or 0 in X.shape:
+            raise ValueError(f"X has shape {X.shape}; pass (n, T, F) or (n, T) with "
+                             f"n, T, F >= 1")
         x = X[:, :, None] if X.ndim == 2 else X
         if reset:
             self.n_features_in_ = X.shape[1] if X.ndim == 2 else X.shape[2]
