@@ -95,6 +95,7 @@ def test_input_layout_errors_name_the_fix():
 @pytest.mark.parametrize("name, value", [
     ("d_model", 0), ("n_layers", 1.5), ("dropout", 1.0), ("lr", -1.0),
     ("validation_fraction", 1.0), ("max_time", 0), ("batch_size", True),
+    ("n_threads", 0),
 ])
 def test_bad_constructor_argument_names_it(name, value):
     x, y = _sign_task(20)
@@ -118,6 +119,27 @@ def test_divergence_in_the_first_epoch_is_an_error():
     x, y = _walk_task(60)
     with pytest.raises(ValueError, match="training diverged.*first epoch.*lower lr"):
         BLURRegressor(**{**TINY, "lr": 1e6}).fit(x, y)
+
+
+def test_n_threads_applies_during_fit_and_is_restored(monkeypatch):
+    numba = pytest.importorskip("numba")
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from linrec.nn import Model
+
+    seen = []
+    real = Model.loss_and_grad
+
+    def spy(self, *args, **kwargs):
+        blas = {p["num_threads"] for p in threadpoolctl.threadpool_info()
+                if p["user_api"] == "blas"}
+        seen.append((numba.get_num_threads(), blas))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Model, "loss_and_grad", spy)
+    before = numba.get_num_threads(), threadpoolctl.threadpool_info()
+    BLURClassifier(**{**TINY, "max_epochs": 1}).fit(*_sign_task(40))
+    assert seen and all(s == (1, {1}) for s in seen)
+    assert (numba.get_num_threads(), threadpoolctl.threadpool_info()) == before
 
 
 def test_verbose_shows_a_progress_bar(capsys):

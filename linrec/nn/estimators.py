@@ -36,7 +36,7 @@ except ImportError as err:
                       "part of the 'model' extra: pip install 'linrec[model]'") from err
 
 from linrec.nn.checkpoint import read_checkpoint, write_checkpoint
-from linrec.nn.fit import evaluate_loss, require_tqdm
+from linrec.nn.fit import evaluate_loss, require_tqdm, threads
 from linrec.nn.model import Model
 from linrec.nn.optim import Adam, clip_grad_norm
 from linrec.nn.schedule import lr_at
@@ -65,8 +65,8 @@ class _BLUREstimator(BaseEstimator):
 
     def __init__(self, *, d_model=32, d_state=32, n_layers=2, bidirectional=True,
                  dropout=0.0, lr=3e-3, weight_decay=0.05, batch_size=32, max_epochs=100,
-                 patience=5, validation_fraction=0.1, max_time=60.0, random_state=None,
-                 verbose=False):
+                 patience=5, validation_fraction=0.1, max_time=60.0, n_threads=1,
+                 random_state=None, verbose=False):
         self.d_model = d_model
         self.d_state = d_state
         self.n_layers = n_layers
@@ -79,6 +79,7 @@ class _BLUREstimator(BaseEstimator):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.max_time = max_time
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
 
@@ -99,6 +100,7 @@ class _BLUREstimator(BaseEstimator):
             and 0 <= self.validation_fraction < 1,
             "max_time": self.max_time is None
             or _is_real(self.max_time) and self.max_time > 0,
+            "n_threads": self.n_threads is None or _is_int(self.n_threads, 1),
         })
         for name, ok in checks.items():
             if not ok:
@@ -137,9 +139,14 @@ class _BLUREstimator(BaseEstimator):
                      dropout=self.dropout, seed=seed, **head)
 
     def _fit(self, x, y, **head):
+        """Check the constructor arguments, then :meth:`_train` with ``n_threads``."""
+        self._check_params()
+        with threads(self.n_threads):
+            return self._train(x, y, **head)
+
+    def _train(self, x, y, **head):
         """Build ``model_`` and train it on ``x`` (standardised) and ``y`` (the model's
         targets); see the module docstring."""
-        self._check_params()
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         rng = np.random.default_rng(seed)
         self.model_ = model = self._model(x.shape[2], seed, **head)
@@ -222,8 +229,9 @@ class _BLUREstimator(BaseEstimator):
     def _outputs(self, X):
         """The model's outputs (NumPy) for X."""
         check_is_fitted(self, "model_")
-        return np.asarray(self.model_.predict(self._sequences(X, reset=False)),
-                          dtype=np.float64)
+        x = self._sequences(X, reset=False)
+        with threads(self.n_threads):
+            return np.asarray(self.model_.predict(x), dtype=np.float64)
 
     def save(self, path):
         """Write the fitted estimator to ``path`` (.npz, no pickle; see
@@ -287,6 +295,10 @@ class BLURClassifier(ClassifierMixin, _BLUREstimator):
         no early stopping, the parameters after the last epoch are kept).
     max_time : float or None
         Seconds after which training stops (after the current step).
+    n_threads : int or None
+        Numba and BLAS threads while fitting and predicting, restored afterwards
+        (default 1: on a busy machine more threads wait for each other, and a training
+        step took 20x as long with 2 threads as with 1); None leaves them as they are.
     random_state : int, RandomState or None
         Seeds the initial parameters, the split and the shuffling.
     verbose : bool
