@@ -117,7 +117,7 @@ def test_early_stopping_and_time_budget():
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow as it diverges
 def test_divergence_in_the_first_epoch_is_an_error():
     x, y = _walk_task(60)
-    with pytest.raises(ValueError, match="training diverged.*first epoch.*lower lr"):
+    with pytest.raises(ValueError, match="diverged.*epoch 0, before any epoch.*lower lr"):
         BLURRegressor(**{**TINY, "lr": 1e6}).fit(x, y)
 
 

@@ -171,7 +171,9 @@ class _BLUREstimator(BaseEstimator):
                 keep = model.host_parameters()      # kept should a later epoch diverge
             elif reason is None:
                 val_loss = evaluate_loss(model, _Arrays(x[val], y[val]))
-                if val_loss < best:
+                if not math.isfinite(val_loss):
+                    reason = f"{_DIVERGED} (validation loss {val_loss})"
+                elif val_loss < best:
                     best, keep, bad = val_loss, model.host_parameters(), 0
                 elif (bad := bad + 1) >= self.patience:
                     reason = (f"no better validation loss for patience={self.patience} "
@@ -182,12 +184,12 @@ class _BLUREstimator(BaseEstimator):
         bar.close()
         if self.stop_reason_.startswith(_DIVERGED):
             if keep is None:
-                raise ValueError(f"{type(self).__name__}: {self.stop_reason_} in the first "
-                                 f"epoch, before any parameters worth keeping; lower lr "
-                                 f"or check the data")
+                raise ValueError(f"{type(self).__name__}: {self.stop_reason_} in epoch "
+                                 f"{self.n_iter_ - 1}, before any epoch to fall back on; "
+                                 f"lower lr or check the data")
             warnings.warn(f"{type(self).__name__}: {self.stop_reason_} in epoch "
                           f"{self.n_iter_ - 1}; kept the parameters of an earlier epoch",
-                          ConvergenceWarning, stacklevel=3)
+                          ConvergenceWarning, stacklevel=4)
         if keep is not None and (n_val or self.stop_reason_.startswith(_DIVERGED)):
             model.set_parameters(keep)
         return self
