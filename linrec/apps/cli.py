@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from linrec._host import to_numpy
+from linrec.nn.fit import limit_threads as _limit_threads
 
 __all__ = ["main"]
 
@@ -29,19 +30,6 @@ MODEL_EXTRA = ("tqdm", "matplotlib", "tsdata", "sklearn", "pandas", "threadpoolc
 FORECAST_FILES = ("results.json", "lru_checkpoint.npz", "blur_checkpoint.npz",
                   "lru_model.npz", "blur_model.npz")
 DIGITS_FILES = ("results.json", "blur_checkpoint.npz")
-
-
-def _limit_threads(n):
-    """Use ``n`` threads in Numba kernels and BLAS (oversubscribed BLAS threads on a
-    busy machine slow small matrix products by 100x)."""
-    import numba
-    import threadpoolctl
-
-    from linrec.cpu import _threading
-
-    _threading.start()
-    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
-    return threadpoolctl.threadpool_limits(limits=n, user_api="blas")
 
 
 def _namespace(device):

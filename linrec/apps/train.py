@@ -21,6 +21,7 @@ import numpy as np
 
 from linrec._host import to_numpy
 from linrec.nn.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
+from linrec.nn.fit import evaluate_loss, require_tqdm
 from linrec.nn.model import Model
 from linrec.nn.optim import Adam, clip_grad_norm
 from linrec.nn.schedule import lr_at
@@ -82,16 +83,6 @@ class TrainConfig:
                     and (value > 0 if name in positive else value >= 0)):
                 raise ValueError(f"TrainConfig.{name}={value!r}; it must be a finite "
                                  f"number {'> 0' if name in positive else '>= 0'}")
-
-
-def evaluate_loss(model, data, batch_size=256):
-    """Mean loss of ``model`` (no dropout) over every sample of ``data``."""
-    total, count = 0.0, 0
-    for i in range(0, len(data), batch_size):
-        x, y = data.batch(slice(i, i + batch_size))
-        total += model.loss(model.xp.asarray(x), y) * len(x)
-        count += len(x)
-    return total / max(count, 1)
 
 
 def _steps_per_epoch(cfg, n):
@@ -204,15 +195,6 @@ def _finite(params):
     return all(bool(np.isfinite(to_numpy(p)).all()) for p in params.values())
 
 
-def _tqdm():
-    try:
-        from tqdm.auto import tqdm
-    except ImportError as err:
-        raise ImportError("linrec.apps.train.fit needs tqdm, part of the 'model' extra: "
-                          "pip install 'linrec[model]'") from err
-    return tqdm
-
-
 def fit(model, train, val, config=None, *, checkpoint=None, resume=False, overwrite=False,
         label="train"):
     """Train ``model`` in place and return a JSON-ready summary dict.
@@ -250,7 +232,7 @@ def fit(model, train, val, config=None, *, checkpoint=None, resume=False, overwr
     cfg = config or TrainConfig()
     if resume and overwrite:
         raise ValueError("pass resume=True or overwrite=True, not both")
-    tqdm = _tqdm()
+    tqdm = require_tqdm("linrec.apps.train.fit")
     opt = Adam(model.parameters(), groups=model.param_groups(), lr=cfg.lr,
                weight_decay=cfg.weight_decay, decoupled=cfg.decoupled,
                lr_scale={"recurrence": cfg.ssm_lr_scale})

@@ -8,6 +8,9 @@ projection, dropout, residual.
 
 ``bidirectional=False`` drops the backward LRU (m = LRU_fwd(z)): the unidirectional LRU
 block used for ablations. Shapes: x and y are ``(batch, T, H)``.
+
+Streaming (unidirectional blocks only): :meth:`BLURBlock.step` continues from the forward
+LRU's state, one step or one chunk at a time, without dropout or a cache.
 """
 
 import numpy as np
@@ -102,3 +105,25 @@ class BLURBlock(Layer):
         dx, g = ch["norm"].backward(dz, c_norm)
         grads.update(prefixed("norm", g))
         return dy + dx, grads
+
+    def step(self, x, state=None):
+        """``(y, state)`` for one step x of shape ``(batch, H)`` or a chunk
+        ``(batch, T, H)``, continuing from the LRU ``state`` (complex ``(batch, N)``;
+        None: the start of a sequence). Inference only: no dropout, no cache.
+
+        ValueError for a bidirectional block: its reverse LRU reads steps not seen yet.
+        """
+        if self.bidirectional:
+            raise ValueError("step: a bidirectional (BLUR) block reads the sequence "
+                             "backwards too, so its output at a step depends on later "
+                             "steps; use Model.predict_windows on a sliding window, or "
+                             "a model with bidirectional=False to stream")
+        ch = self.children
+        z, _ = ch["norm"].forward(x)
+        if x.ndim == 2:
+            m, state = ch["fwd"].step(z, state)
+        else:
+            m, _, state = ch["fwd"].forward(z, state=state, return_state=True)
+        a, _ = gelu(self.xp, m)
+        p, _ = ch["proj"].forward(a)
+        return x + p, state

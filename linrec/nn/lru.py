@@ -12,6 +12,11 @@ with B = B_re + i B_im of shape (N, H), C = C_re + i C_im of shape (H, N) and D 
 the backward half of BLUR. The only recurrence is ``linrec.scan`` along axis 1 with a
 per-channel ``lambda``; its gradient comes from ``linrec.scan_vjp``.
 
+Streaming: the state is x at the last step taken, complex of shape ``(batch, N)``.
+``forward(u, state=s, return_state=True)`` continues a sequence from ``s`` (x[-1] = s)
+and returns the new state, so chunks fed one after another give the full-sequence output;
+:meth:`LRU.step` takes one step in O(N H) work, independent of how many came before.
+
 Stability: ``|lambda| = exp(-nu)`` with ``nu = max(exp(nu_log), NU_MIN)``, so
 ``|lambda| <= exp(-NU_MIN) < 1`` for every parameter value (in float32 too); the floor
 only acts below ``nu_log = log(NU_MIN)``, where ``d nu / d nu_log`` is 0.
@@ -101,20 +106,63 @@ class LRU(Layer):
         w_c[1::2] = -p["C_im"].T
         return w_b, w_c
 
-    def forward(self, u):
-        """``(y, cache)`` for u of shape ``(batch, T, H)``; y has u's shape and dtype."""
+    def forward(self, u, state=None, return_state=False):
+        """``(y, cache)`` for u of shape ``(batch, T, H)``; y has u's shape and dtype.
+
+        ``state`` (complex ``(batch, N)``, see the module docstring) continues a sequence
+        (for ``reverse=True``: the state after the last step); ``return_state=True``
+        returns ``(y, cache, state)`` with the state at the last step taken. The
+        gradients of :meth:`backward` treat the incoming state as a constant.
+        """
         lam, nu = self.eigenvalues()
         w_b, w_c = self._weights()
         b = (u @ w_b).view(lam.dtype)
-        x = self.xp.ascontiguousarray(linrec.scan(lam, b, axis=1, reverse=self.reverse))
+        h0 = None if state is None else self._check_state(state, u.shape[0])
+        x = self.xp.ascontiguousarray(linrec.scan(lam, b, h0=h0, axis=1,
+                                                  reverse=self.reverse))
         y = x.view(self.dtype) @ w_c
         y += self.params["D"] * u
-        return y, (u, lam, nu, x, w_b, w_c)
+        cache = (u, lam, nu, x, w_b, w_c, h0)
+        if return_state:
+            last = x[:, 0] if self.reverse else x[:, -1]
+            return y, cache, last.copy()
+        return y, cache
+
+    def step(self, u, state=None):
+        """``(y, state)``: one step forward in time for u of shape ``(batch, H)`` from
+        ``state`` (complex ``(batch, N)``; None: zeros), O(N H) work.
+
+        ValueError for a reverse-time LRU: its output at a step depends on later inputs.
+        """
+        if self.reverse:
+            raise ValueError("LRU.step: this LRU runs backwards in time (reverse=True), "
+                             "so its output at a step depends on steps not seen yet; "
+                             "run forward() over the whole window instead")
+        if getattr(u, "ndim", None) != 2 or u.shape[1] != self.H:
+            raise ValueError(f"LRU.step: u has shape {getattr(u, 'shape', None)}; "
+                             f"it needs (batch, {self.H}), one time step")
+        lam, _ = self.eigenvalues()
+        w_b, w_c = self._weights()
+        x = (u @ w_b).view(lam.dtype)
+        if state is not None:
+            x += lam * self._check_state(state, u.shape[0])
+        y = x.view(self.dtype) @ w_c
+        y += self.params["D"] * u
+        return y, x
+
+    def _check_state(self, state, batch):
+        """``state`` as an array of x's namespace; ValueError unless its shape is
+        ``(batch, N)``."""
+        state = self.xp.asarray(state)
+        if state.shape != (batch, self.N):
+            raise ValueError(f"state has shape {state.shape}; this LRU needs "
+                             f"(batch, d_state) = ({batch}, {self.N})")
+        return state
 
     def backward(self, dy, cache):
         """``(du, grads)`` from ``dy`` (batch, T, H); grads keyed like the params."""
         xp, p = self.xp, self.params
-        u, lam, nu, x, w_b, w_c = cache
+        u, lam, nu, x, w_b, w_c, h0 = cache
         n2 = 2 * self.N
         g = {"D": (dy * u).sum(axis=(0, 1))}
         du = dy * p["D"]
@@ -122,7 +170,8 @@ class LRU(Layer):
         g["C_re"] = d_wc[0::2].T.copy()
         g["C_im"] = -d_wc[1::2].T
         dx = xp.ascontiguousarray(dy @ w_c.T).view(lam.dtype)
-        d_lam, d_b, _ = linrec.scan_vjp(dx, lam, x, axis=1, reverse=self.reverse)
+        d_lam, d_b, _ = linrec.scan_vjp(dx, lam, x, h0=h0, axis=1,
+                                         reverse=self.reverse)
         d_bv = xp.ascontiguousarray(d_b).view(self.dtype)
         du += d_bv @ w_b.T
         d_wb = u.reshape(-1, self.H).T @ d_bv.reshape(-1, n2)

@@ -114,11 +114,22 @@ class Model(Layer):
         if not bool(self.xp.isfinite(x).all()):
             raise ValueError("x contains NaN or inf; clean or impute the data first")
 
-    def forward(self, x, rng=None):
+    def forward(self, x, rng=None, *, state=None, return_state=False):
         """``(out, cache)``: forecasts ``(batch, horizon, n_targets)`` (``(batch,
         horizon, n_targets, Q)`` with quantiles, in the order trained, which may cross)
         or logits ``(batch, n_classes)``. Dropout is active only when ``rng`` is
-        given."""
+        given.
+
+        Streaming (``bidirectional=False`` only): ``state`` (from an earlier call or
+        :meth:`step`; None: the start of a sequence) continues a sequence, and
+        ``return_state=True`` returns ``(out, cache, state)``; chunks fed one after
+        another give the output of the whole sequence. A forward that carries a state
+        is for inference: no dropout, and the cache is None (train on whole sequences).
+        ValueError for a bidirectional model.
+        """
+        if state is not None or return_state:
+            out, state = self._stream(x, state)
+            return (out, None, state) if return_state else (out, None)
         self.check_input(x)
         xp, ch = self.xp, self.children
         h, c_inp = ch["inp"].forward(xp.asarray(x, dtype=self.dtype))
@@ -127,32 +138,125 @@ class Model(Layer):
             h, c = block.forward(h, rng)
             c_blocks.append(c)
         h, c_norm = ch["norm"].forward(h)
-        pool = self.config["pool"]
+        mean = h.mean(axis=1) if "mean" in self.config["pool"] else None
+        out, c_head = self._head(h[:, -1], mean, h[:, -self.config["horizon"]:])
+        return out, (c_inp, c_blocks, c_norm, c_head, h.shape)
+
+    def _head(self, last, mean, tail):
+        """``(out, cache)`` of the head from what the pool reads: the last step and the
+        time mean ``(batch, H)``, and the last (up to) ``horizon`` steps
+        ``(batch, <= horizon, H)``."""
+        pool, horizon, head = self.config["pool"], self.config["horizon"], \
+            self.children["head"]
         if pool == "tail":
-            out, c_head = ch["head"].forward(h[:, -self.config["horizon"]:])
-            return out.reshape(self._out_shape(len(out))), \
-                (c_inp, c_blocks, c_norm, c_head, h.shape)
+            out, c_head = head.forward(tail)
+            return out.reshape(out.shape[:2] + self._out_shape(1)[2:]), c_head
+        parts = []
         if pool == "window":
-            if h.shape[1] < self.config["horizon"]:
-                raise ValueError(f"pool='window' needs at least horizon="
-                                 f"{self.config['horizon']} input steps, got {h.shape[1]}")
-            parts = [h[:, -self.config["horizon"]:].reshape(h.shape[0], -1)]
-        else:
-            parts = []
+            if tail.shape[1] < horizon:
+                raise ValueError(f"pool='window' needs at least horizon={horizon} input "
+                                 f"steps, got {tail.shape[1]}")
+            parts.append(tail.reshape(tail.shape[0], -1))
         if "last" in pool:
-            parts.append(h[:, -1])
+            parts.append(last)
         if "mean" in pool:
-            parts.append(h.mean(axis=1))
-        out, c_head = ch["head"].forward(xp.concatenate(parts, axis=-1))
+            parts.append(mean)
+        out, c_head = head.forward(self.xp.concatenate(parts, axis=-1))
         if self.config["task"] == "forecast":
             out = out.reshape(self._out_shape(len(out)))
-        return out, (c_inp, c_blocks, c_norm, c_head, h.shape)
+        return out, c_head
 
     def _out_shape(self, batch):
         """The forecast shape (batch, horizon, n_targets[, Q])."""
         c = self.config
         q = () if c["quantiles"] is None else (len(c["quantiles"]),)
         return (batch, c["horizon"], c["n_targets"]) + q
+
+    def step(self, x, state=None):
+        """``(out, state)`` after one new observation x of shape ``(batch, F)``: the
+        output :meth:`forward` gives for the whole sequence seen so far, in work that
+        does not grow with its length (O(L (H N + H^2)) per step, plus O(horizon H)
+        for ``pool="window"`` or ``"tail"``; with ``pool="window"`` out is None until
+        ``horizon`` steps have been seen). ``state``: None at the start of a sequence,
+        then the state returned by the previous call (or by ``forward(...,
+        return_state=True)``). Inference only (no dropout).
+
+        ValueError for a bidirectional (BLUR) model, whose output at a step depends on
+        later steps: use :meth:`predict_windows` for it.
+        """
+        if getattr(x, "ndim", None) != 2:
+            raise ValueError(f"step: x has shape {getattr(x, 'shape', None)}; it needs "
+                             f"(batch, {self.config['n_features']}), one time step")
+        return self._stream(x, state)
+
+    def _stream(self, x, state):
+        """``(out, state)`` for one step ``(batch, F)`` or a chunk ``(batch, T, F)``
+        continuing from ``state``; see :meth:`step`."""
+        if self.config["bidirectional"]:
+            raise ValueError(
+                "streaming needs bidirectional=False: a BLUR model reads the sequence "
+                "backwards too, so its output at a step depends on later steps; use "
+                "Model.predict_windows (a forward over a sliding window per output)")
+        self.check_input(x[:, None] if getattr(x, "ndim", None) == 2 else x)
+        xp, ch, horizon = self.xp, self.children, self.config["horizon"]
+        state = self._check_state(state, x.shape[0])
+        h, _ = ch["inp"].forward(xp.asarray(x, dtype=self.dtype))
+        lru = []
+        for block, s in zip(self.blocks, state["lru"]):
+            h, s = block.step(h, s)
+            lru.append(s)
+        h, _ = ch["norm"].forward(h)
+        h = h[:, None] if h.ndim == 2 else h
+        count = state["count"] + h.shape[1]
+        total = state["sum"] + h.sum(axis=1)
+        tail = xp.concatenate([state["tail"], h[:, -horizon:]], axis=1)[:, -horizon:]
+        mean = total / self.dtype.type(count)
+        warming_up = self.config["pool"] == "window" and tail.shape[1] < horizon
+        out = None if warming_up else self._head(h[:, -1], mean, tail)[0]
+        return out, dict(lru=lru, sum=total, count=count, tail=tail)
+
+    def _check_state(self, state, batch):
+        """The streaming state (a new one for None); ValueError unless it is one this
+        model returned for a batch of ``batch`` sequences."""
+        d = self.config["d_model"]
+        if state is None:
+            zeros = self.xp.zeros((batch, d), dtype=self.dtype)
+            return dict(lru=[None] * len(self.blocks), sum=zeros, count=0,
+                        tail=self.xp.zeros((batch, 0, d), dtype=self.dtype))
+        ok = (isinstance(state, dict) and set(state) == {"lru", "sum", "count", "tail"}
+              and len(state["lru"]) == len(self.blocks)
+              and getattr(state["sum"], "shape", None) == (batch, d)
+              and state["tail"].shape[0] == batch)
+        if not ok:
+            raise ValueError(f"state is not a streaming state of this model for a batch "
+                             f"of {batch}: pass None to start, then the state the "
+                             f"previous step or forward(..., return_state=True) returned")
+        return state
+
+    def predict_windows(self, x, window, *, stride=1, batch_size=256):
+        """The outputs of :meth:`forward` on sliding windows: for x ``(batch, T, F)``,
+        window ``k`` is ``x[:, s:s + window]`` with ``s = k * stride``; the result has
+        shape ``(batch, n_windows, ...)`` (``...``: one output's shape), no dropout.
+
+        This is how a bidirectional (BLUR) model forecasts from a stream: each output is
+        a full forward over ``window`` steps, O(window L (H N + H^2)) work, where
+        :meth:`step` of a unidirectional model costs O(L (H N + H^2)) per new step.
+        ValueError unless ``1 <= window <= T`` and ``stride >= 1``.
+        """
+        self.check_input(x)
+        n, t = x.shape[:2]
+        if not (isinstance(window, int | np.integer) and 1 <= window <= t):
+            raise ValueError(f"window={window!r}; it must be an int in [1, T={t}]")
+        if not (isinstance(stride, int | np.integer) and stride >= 1):
+            raise ValueError(f"stride={stride!r}; it must be an int >= 1")
+        xp = self.xp
+        starts = xp.arange(0, t - window + 1, stride)
+        seq, start = xp.divmod(xp.arange(n * len(starts)), len(starts))
+        steps = starts[start][:, None] + xp.arange(window)
+        outs = [self.forward(x[seq[i:i + batch_size, None], steps[i:i + batch_size]])[0]
+                for i in range(0, len(seq), batch_size)]
+        out = xp.concatenate(outs, axis=0)
+        return out.reshape(n, len(starts), *out.shape[1:])
 
     def backward(self, dout, cache):
         """``(dx, grads)`` from ``dL/dout``; grads keyed like :meth:`parameters`."""
