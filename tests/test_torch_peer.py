@@ -53,7 +53,8 @@ def test_doubling_scan_matches_a_loop():
     peer_mod = load_peer()
     rng = np.random.default_rng(0)
     lam = torch.from_numpy(0.9 * np.exp(1j * rng.uniform(0, 6, 5)))
-    b = torch.from_numpy(rng.standard_normal((2, 11, 5)) + 1j * rng.standard_normal((2, 11, 5)))
+    b = torch.from_numpy(rng.standard_normal((2, 11, 5))
+                         + 1j * rng.standard_normal((2, 11, 5)))
     for reverse in (False, True):
         want = b.numpy().copy()
         order = range(9, -1, -1) if reverse else range(1, 11)

@@ -1,6 +1,7 @@
 """The BLUR forecasting model of :class:`linrec.nn.Model` in idiomatic PyTorch: the peer
 that ``benchmarks/train_step.py`` times linrec's training step against, and an
-independent check of linrec's hand-written gradients (autograd, ``tests/test_torch_peer.py``).
+independent check of linrec's hand-written gradients (by autograd, in
+``tests/test_torch_peer.py``).
 
 Same parameters (copied from a linrec model), same loss and gradients; the LRU's
 recurrence ``x[t] = lambda x[t-1] + b[t]`` is a doubling (Hillis-Steele) parallel scan

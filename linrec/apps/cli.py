@@ -30,8 +30,9 @@ DIGITS_FILES = ("results.json", "blur_checkpoint.npz")
 
 
 def _limit_threads(n):
-    """Use ``n`` threads in Numba kernels and BLAS (oversubscribed BLAS threads on a
-    busy machine slow small matrix products by 100x)."""
+    """Use ``n`` threads: Numba kernels, and the training step's shards of the batch
+    (:mod:`linrec.nn.shards`), each calling BLAS on one thread (BLAS threads on top of
+    the shards oversubscribe the cores; idle ones spin)."""
     import numba
     import threadpoolctl
 
@@ -39,7 +40,7 @@ def _limit_threads(n):
 
     _threading.start()
     numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
-    return threadpoolctl.threadpool_limits(limits=n, user_api="blas")
+    return threadpoolctl.threadpool_limits(limits=1, user_api="blas")
 
 
 def _namespace(device):
@@ -265,7 +266,8 @@ def _add_common(p, *, out, epochs, steps, budget, lr):
     p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0)
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--threads", type=POSITIVE_INT, default=1,
-                   help="Numba and BLAS threads (default %(default)s)")
+                   help="threads: Numba kernels and the training step's batch "
+                        "shards (default %(default)s)")
     p.add_argument("--checkpoint-every", type=POSITIVE_INT, default=25,
                    help="steps between checkpoints within an epoch (default %(default)s)")
     again = p.add_mutually_exclusive_group()

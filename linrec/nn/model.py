@@ -16,7 +16,9 @@ import inspect
 import numpy as np
 
 from linrec._host import to_numpy
+from linrec.cpu._threading import num_threads
 from linrec.nn._layer import Layer, prefixed
+from linrec.nn._memory import keep_freed_memory
 from linrec.nn.block import BLURBlock
 from linrec.nn.checkpoint import (
     MODEL_FORMAT,
@@ -27,6 +29,7 @@ from linrec.nn.checkpoint import (
 from linrec.nn.linear import Linear
 from linrec.nn.losses import cross_entropy, mse
 from linrec.nn.norm import make_norm
+from linrec.nn.shards import sharded_loss_and_grad
 
 __all__ = ["Model", "MODEL_FORMAT"]
 
@@ -174,10 +177,23 @@ class Model(Layer):
         """The loss alone (float, no dropout): see :meth:`loss_and_grad`."""
         return self._loss(self.forward(x)[0], y)[0]
 
-    def loss_and_grad(self, x, y, rng=None):
+    def loss_and_grad(self, x, y, rng=None, *, workers=None):
         """``(float loss, grads)``: MSE against forecasts ``y`` (batch, horizon,
         n_targets) or cross-entropy against integer labels ``y`` (batch,). Dropout is
-        active only when ``rng`` is given."""
+        active only when ``rng`` is given.
+
+        ``workers``: on NumPy, the number of threads that run shards of the batch in
+        parallel (:mod:`linrec.nn.shards`); None uses as many as linrec's CPU kernels
+        (``numba.get_num_threads()``), 1 runs the whole batch on the calling thread.
+        Ignored on CuPy. On NumPy the first call keeps freed memory in the process
+        (:func:`linrec.nn._memory.keep_freed_memory`), so the step's arrays are reused
+        rather than page-faulted fresh at every step."""
+        if self.xp is np:
+            keep_freed_memory()
+            workers = num_threads() if workers is None else workers
+            if workers > 1 and len(x) > 1:
+                self.check_input(x)
+                return sharded_loss_and_grad(self, x, y, rng, workers)
         out, cache = self.forward(x, rng)
         loss, dout = self._loss(out, y)
         return loss, self.backward(dout.astype(self.dtype), cache)[1]
