@@ -19,8 +19,9 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import numba
 import numpy as np
+
+from linrec.cpu._dispatch import one_thread
 
 __all__ = ["shard_slices", "sharded_loss_and_grad"]
 
@@ -28,8 +29,10 @@ _pools = {}
 _pools_lock = threading.Lock()
 
 
-def _one_numba_thread():
-    numba.set_num_threads(1)
+def _serial(fn, *args):
+    """``fn(*args)`` with linrec's CPU kernels on the calling thread (no thread launch)."""
+    with one_thread():
+        return fn(*args)
 
 
 def _pool(workers):
@@ -37,7 +40,7 @@ def _pool(workers):
     with _pools_lock:
         if workers not in _pools:
             _pools[workers] = ThreadPoolExecutor(
-                workers, thread_name_prefix="linrec-shard", initializer=_one_numba_thread)
+                workers, thread_name_prefix="linrec-shard")
         return _pools[workers]
 
 
@@ -64,11 +67,12 @@ def sharded_loss_and_grad(model, x, y, rng, workers):
     slices = shard_slices(len(x), workers)
     rngs = rng.spawn(len(slices)) if rng is not None else [None] * len(slices)
     pool = _pool(len(slices))
-    forwards = list(pool.map(lambda s, r: model.forward(x[s], r), slices, rngs))
+    forwards = list(pool.map(lambda s, r: _serial(model.forward, x[s], r), slices, rngs))
     out = np.concatenate([o for o, _ in forwards], axis=0)
     loss, dout = model._loss(out, y)
     dout = dout.astype(model.dtype)
-    backwards = pool.map(lambda s, f: model.backward(dout[s], f[1])[1], slices, forwards)
+    backwards = pool.map(lambda s, f: _serial(model.backward, dout[s], f[1])[1], slices,
+                         forwards)
     grads = next(backwards)
     for more in backwards:
         for k, g in more.items():
