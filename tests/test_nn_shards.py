@@ -8,7 +8,6 @@ import sys
 import numpy as np
 import pytest
 
-import linrec.nn.model as model_module
 from linrec.nn import Model, shards
 from linrec.nn._memory import keep_freed_memory
 from linrec.nn.shards import shard_slices
@@ -42,11 +41,13 @@ def test_sharded_step_matches_the_whole_batch(task, batch, workers, monkeypatch)
     model, x, y = make_problem(task, batch)
     calls = []
 
+    original = shards.sharded_loss_and_grad
+
     def spy(*args):
         calls.append(args[-1])
-        return shards.sharded_loss_and_grad(*args)
+        return original(*args)
 
-    monkeypatch.setattr(model_module, "sharded_loss_and_grad", spy)
+    monkeypatch.setattr(shards, "sharded_loss_and_grad", spy)
     loss, grads = model.loss_and_grad(x, y, workers=1)
     assert calls == []
     sharded_loss, sharded = model.loss_and_grad(x, y, workers=workers)

@@ -16,7 +16,7 @@ import inspect
 import numpy as np
 
 from linrec._host import to_numpy
-from linrec.cpu._threading import num_threads
+from linrec.nn import shards
 from linrec.nn._layer import Layer, prefixed
 from linrec.nn._memory import keep_freed_memory
 from linrec.nn.block import BLURBlock
@@ -29,7 +29,6 @@ from linrec.nn.checkpoint import (
 from linrec.nn.linear import Linear
 from linrec.nn.losses import cross_entropy, mse
 from linrec.nn.norm import make_norm
-from linrec.nn.shards import sharded_loss_and_grad
 
 __all__ = ["Model", "MODEL_FORMAT"]
 
@@ -190,10 +189,10 @@ class Model(Layer):
         rather than page-faulted fresh at every step."""
         if self.xp is np:
             keep_freed_memory()
-            workers = num_threads() if workers is None else workers
+            workers = shards.default_workers() if workers is None else workers
             if workers > 1 and len(x) > 1:
                 self.check_input(x)
-                return sharded_loss_and_grad(self, x, y, rng, workers)
+                return shards.sharded_loss_and_grad(self, x, y, rng, workers)
         out, cache = self.forward(x, rng)
         loss, dout = self._loss(out, y)
         return loss, self.backward(dout.astype(self.dtype), cache)[1]

@@ -21,16 +21,24 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from linrec.cpu._dispatch import one_thread
-
-__all__ = ["shard_slices", "sharded_loss_and_grad"]
+__all__ = ["default_workers", "shard_slices", "sharded_loss_and_grad"]
 
 _pools = {}
 _pools_lock = threading.Lock()
 
 
+def default_workers():
+    """The threads linrec's CPU kernels use (``numba.get_num_threads()`` of the calling
+    thread, after linrec chose the threading layer)."""
+    from linrec.cpu._threading import num_threads
+
+    return num_threads()
+
+
 def _serial(fn, *args):
     """``fn(*args)`` with linrec's CPU kernels on the calling thread (no thread launch)."""
+    from linrec.cpu._dispatch import one_thread
+
     with one_thread():
         return fn(*args)
 
