@@ -3,9 +3,10 @@ break linrec's step down by layer and by kernel.
 
 The step is the main job's: input (batch 32, T 336, 10 features), horizon 48, H 48, N 16,
 2 blocks, float32; forward, backward, global-norm clipping at 1.0 and AdamW. The peer
-(``benchmarks/peers/torch_blur.py``) starts from a copy of linrec's parameters. Steps of
-the two alternate in one process, so both see the same machine load; the table gives
-the median wall time and the median process CPU time (all threads) per step.
+(``benchmarks/peers/torch_blur.py``) starts from a copy of linrec's parameters. Both run
+in one process, in alternating runs of steps (four rounds), so both see the same machine
+load; the table gives the median wall time and the median process CPU time (all
+threads) per step.
 
 The breakdown times every layer's ``forward`` / ``backward`` exclusive of the layers it
 calls, and the recurrence kernels (``linrec.scan``, ``linrec.scan_vjp``), in CPU time of
@@ -43,6 +44,7 @@ SHAPE = dict(batch=32, lookback=336, features=10, horizon=48)
 CONFIGS = {"BLUR": dict(d_model=48, d_state=16, n_layers=2, bidirectional=True),
            "LRU": dict(d_model=48, d_state=16, n_layers=2, bidirectional=False)}
 LR, WEIGHT_DECAY, MAX_NORM = 1e-3, 0.05, 1.0
+ROUNDS = 4
 
 
 def load_peer():
@@ -82,17 +84,21 @@ def set_threads(n):
     torch.set_num_threads(n)
 
 
-def time_steps(steps, n):
-    """name -> (median wall seconds, median CPU seconds) over ``n`` alternating steps."""
+def time_steps(steps, n, rounds=ROUNDS):
+    """name -> (median wall seconds, median CPU seconds) over ``n`` steps each, taken in
+    ``rounds`` alternating runs of ``n // rounds`` steps per library (not step by step:
+    PyTorch's OpenMP threads spin for a while after its step and would be charged to
+    linrec's, and compete with its shards)."""
     wall, cpu = collections.defaultdict(list), collections.defaultdict(list)
     for fn in steps.values():
         fn(), fn()
-    for _ in range(n):
+    for _ in range(rounds):
         for name, fn in steps.items():
-            c0, t0 = time.process_time(), time.perf_counter()
-            fn()
-            wall[name].append(time.perf_counter() - t0)
-            cpu[name].append(time.process_time() - c0)
+            for _ in range(max(1, n // rounds)):
+                c0, t0 = time.process_time(), time.perf_counter()
+                fn()
+                wall[name].append(time.perf_counter() - t0)
+                cpu[name].append(time.process_time() - c0)
     return {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in steps}
 
 
@@ -219,7 +225,7 @@ def main():
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load "
         f"average {load:.1f} at the end; torch {torch.__version__}, numba "
         f"{numba.__version__} ({numba.threading_layer()}); one run, medians of "
-        f"{args.steps} steps each, the two libraries' steps alternating.",
+        f"{args.steps} steps each in {ROUNDS} alternating rounds.",
         "", "Step time (wall; CPU = process CPU time, all threads):", "",
         *comparison_table(results, threads),
         "", "linrec's BLUR step by part (CPU time per step, exclusive, summed over "
