@@ -3,8 +3,11 @@ run on ``workers`` shards of the batch at once, one thread each, and their gradi
 summed (NumPy only).
 
 Every sample's forward and backward are independent of the other samples', and the loss
-is a mean over the whole batch, so the shards' gradients add up to the whole batch's;
-only the rounding differs (a sum of per-shard matrix products instead of one). NumPy's
+is a mean over the samples, so each shard computes its own loss and gradients weighted
+by its share of the rows, and their sums are the whole batch's; only the rounding
+differs (a sum of per-shard matrix products instead of one). Each shard runs forward,
+loss and backward in one go: the calling thread runs the first shard and waits once
+for the others, so a step costs one hand-over to the pool's threads and back. NumPy's
 array operations and BLAS release the GIL, so the shards run in parallel; inside a shard
 Numba kernels run on one thread (the shards are the parallelism). BLAS should run on one
 thread too (``threadpoolctl.threadpool_limits(1, user_api="blas")``, as ``python -m
@@ -71,18 +74,32 @@ def shard_slices(n_rows, workers):
 
 def sharded_loss_and_grad(model, x, y, rng, workers):
     """``(float loss, grads)`` of :meth:`linrec.nn.Model.loss_and_grad`, computed on
-    ``workers`` shards of the batch (axis 0 of ``x`` and ``y``) in parallel."""
+    ``workers`` shards of the batch (axis 0 of ``x`` and ``y``) in parallel: the calling
+    thread runs the first shard, the pool's threads the others."""
+    y = np.asarray(y)
     slices = shard_slices(len(x), workers)
     rngs = rng.spawn(len(slices)) if rng is not None else [None] * len(slices)
-    pool = _pool(len(slices))
-    forwards = list(pool.map(lambda s, r: _serial(model.forward, x[s], r), slices, rngs))
-    out = np.concatenate([o for o, _ in forwards], axis=0)
-    loss, dout = model._loss(out, y)
-    dout = dout.astype(model.dtype)
-    backwards = pool.map(lambda s, f: _serial(model.backward, dout[s], f[1])[1], slices,
-                         forwards)
-    grads = next(backwards)
-    for more in backwards:
+
+    def run(part, part_rng):
+        weight = (part.stop - part.start) / len(x)
+        return _serial(_shard_step, model, x[part], y[part], part_rng, weight)
+
+    pool = _pool(len(slices) - 1)
+    others = [pool.submit(run, part, r) for part, r in zip(slices[1:], rngs[1:])]
+    loss, grads = run(slices[0], rngs[0])
+    for future in others:
+        more_loss, more = future.result()
+        loss += more_loss
         for k, g in more.items():
             grads[k] += g
     return loss, grads
+
+
+def _shard_step(model, x, y, rng, weight):
+    """Forward, loss and backward of one shard holding ``weight`` of the batch's rows:
+    the loss is a mean over the rows, so the shard's loss and its gradient count
+    ``weight`` times its own mean."""
+    out, cache = model.forward(x, rng)
+    loss, dout = model._loss(out, y)
+    dout = (dout * weight).astype(model.dtype, copy=False)
+    return loss * weight, model.backward(dout, cache)[1]
