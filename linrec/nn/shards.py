@@ -39,11 +39,16 @@ def default_workers():
 
 
 def _serial(fn, *args):
-    """``fn(*args)`` with linrec's CPU kernels on the calling thread (no thread launch)."""
-    from linrec.cpu._dispatch import one_thread
+    """``fn(*args)`` with linrec's CPU kernels launched on one thread (Numba's setting is
+    per thread: restored afterwards)."""
+    import numba
 
-    with one_thread():
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
         return fn(*args)
+    finally:
+        numba.set_num_threads(threads)
 
 
 def _pool(workers):
