@@ -75,6 +75,12 @@ def test_sharded_dropout_is_reproducible_and_active():
 
 def test_bad_input_is_refused_before_sharding():
     model, x, y = make_problem("forecast", 4)
+    for bad in (0, -2):
+        with pytest.raises(ValueError, match="workers"):
+            model.loss_and_grad(x, y, workers=bad)
+    for bad in (1.5, True, "2"):
+        with pytest.raises(TypeError, match="workers"):
+            model.loss_and_grad(x, y, workers=bad)
     with pytest.raises(ValueError, match="NaN or inf"):
         model.loss_and_grad(np.full_like(x, np.nan), y, workers=2)
     with pytest.raises(ValueError, match="features per step"):

@@ -184,9 +184,11 @@ class Model(Layer):
         ``workers``: on NumPy, the number of threads that run shards of the batch in
         parallel (:mod:`linrec.nn.shards`); None uses as many as linrec's CPU kernels
         (``numba.get_num_threads()``), 1 runs the whole batch on the calling thread.
-        Ignored on CuPy. On NumPy the first call keeps freed memory in the process
+        Ignored on CuPy. TypeError unless an int or None, ValueError below 1. On NumPy
+        the first call keeps freed memory in the process
         (:func:`linrec.nn._memory.keep_freed_memory`), so the step's arrays are reused
         rather than page-faulted fresh at every step."""
+        shards.check_workers(workers)
         if self.xp is np:
             keep_freed_memory()
             workers = shards.default_workers() if workers is None else workers

@@ -24,10 +24,21 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["default_workers", "shard_slices", "sharded_loss_and_grad"]
+__all__ = ["check_workers", "default_workers", "shard_slices", "sharded_loss_and_grad"]
 
 _pools = {}
 _pools_lock = threading.Lock()
+
+
+def check_workers(workers):
+    """TypeError unless ``workers`` is an int or None, ValueError when below 1."""
+    if workers is None:
+        return
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)):
+        raise TypeError(f"workers must be an int or None, got {type(workers).__name__}")
+    if workers < 1:
+        raise ValueError(f"workers={workers}; use at least 1 (1: the whole batch on the "
+                         f"calling thread), or None for as many as linrec's CPU threads")
 
 
 def default_workers():
