@@ -31,8 +31,13 @@ from pathlib import Path
 
 import numba
 import numpy as np
-import threadpoolctl
-import torch
+
+try:
+    import threadpoolctl
+    import torch
+except ImportError as err:
+    raise SystemExit(f"train_step.py needs the 'peers' and 'model' extras ({err.name} is "
+                     f"missing): pip install 'linrec[peers,model]'") from None
 
 import linrec
 import linrec.nn.block
