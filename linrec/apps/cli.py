@@ -301,7 +301,8 @@ def _add_common(p, *, out, epochs, steps, budget, lr):
     p.add_argument("--seed", type=NON_NEGATIVE_INT, default=0)
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--threads", type=POSITIVE_INT, default=1,
-                   help="Numba and BLAS threads (default %(default)s)")
+                   help="threads: Numba kernels and the training step's batch "
+                        "shards (default %(default)s)")
     p.add_argument("--checkpoint-every", type=POSITIVE_INT, default=25,
                    help="steps between checkpoints within an epoch (default %(default)s)")
     again = p.add_mutually_exclusive_group()

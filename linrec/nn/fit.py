@@ -32,10 +32,12 @@ def require_tqdm(caller):
 
 
 def limit_threads(n):
-    """Use ``n`` threads in Numba kernels and BLAS from now on (oversubscribed BLAS
-    threads on a busy machine slow the small matrix products of a training step by
-    20-100x). Returns threadpoolctl's limiter: ``restore_original_limits()`` restores
-    BLAS; Numba's count stays (see :func:`threads`). Needs the 'model' extra."""
+    """Use ``n`` threads from now on: Numba kernels, and the training step's shards of
+    the batch (:mod:`linrec.nn.shards`), each calling BLAS on one thread (BLAS threads
+    on top of the shards oversubscribe the cores; on a busy machine they slow the small
+    matrix products of a step by 20-100x). Returns threadpoolctl's limiter:
+    ``restore_original_limits()`` restores BLAS; Numba's count stays (see
+    :func:`threads`). Needs the 'model' extra."""
     import numba
     import threadpoolctl
 
@@ -43,7 +45,7 @@ def limit_threads(n):
 
     _threading.start()
     numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
-    return threadpoolctl.threadpool_limits(limits=n, user_api="blas")
+    return threadpoolctl.threadpool_limits(limits=1, user_api="blas")
 
 
 @contextlib.contextmanager

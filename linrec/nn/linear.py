@@ -3,6 +3,7 @@
 import numpy as np
 
 from linrec.nn._layer import Layer
+from linrec.nn._reduce import sum_rows
 
 __all__ = ["Linear"]
 
@@ -34,5 +35,5 @@ class Linear(Layer):
         dy2 = dy.reshape(-1, self.n_out)
         grads = {"W": x2.T @ dy2}
         if "b" in self.params:
-            grads["b"] = dy2.sum(axis=0)
+            grads["b"] = sum_rows(self.xp, dy2)
         return dy @ self.params["W"].T, grads

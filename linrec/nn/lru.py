@@ -26,6 +26,7 @@ import numpy as np
 
 import linrec
 from linrec.nn._layer import Layer
+from linrec.nn._reduce import sum_rows
 
 __all__ = ["LRU", "NU_MIN", "ring_init"]
 
@@ -164,7 +165,7 @@ class LRU(Layer):
         xp, p = self.xp, self.params
         u, lam, nu, x, w_b, w_c, h0 = cache
         n2 = 2 * self.N
-        g = {"D": (dy * u).sum(axis=(0, 1))}
+        g = {"D": sum_rows(xp, dy * u)}
         du = dy * p["D"]
         d_wc = x.view(self.dtype).reshape(-1, n2).T @ dy.reshape(-1, self.H)
         g["C_re"] = d_wc[0::2].T.copy()

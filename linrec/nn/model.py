@@ -18,7 +18,9 @@ import inspect
 import numpy as np
 
 from linrec._host import to_numpy
+from linrec.nn import shards
 from linrec.nn._layer import Layer, prefixed
+from linrec.nn._memory import keep_freed_memory
 from linrec.nn.block import BLURBlock
 from linrec.nn.checkpoint import (
     MODEL_FORMAT,
@@ -300,10 +302,25 @@ class Model(Layer):
         """The loss alone (float, no dropout): see :meth:`loss_and_grad`."""
         return self._loss(self.forward(x)[0], y)[0]
 
-    def loss_and_grad(self, x, y, rng=None):
+    def loss_and_grad(self, x, y, rng=None, *, workers=None):
         """``(float loss, grads)``: MSE (or, with quantiles, the pinball loss) against
         forecasts ``y`` (batch, horizon, n_targets) or cross-entropy against integer
-        labels ``y`` (batch,). Dropout is active only when ``rng`` is given."""
+        labels ``y`` (batch,). Dropout is active only when ``rng`` is given.
+
+        ``workers``: on NumPy, the number of threads that run shards of the batch in
+        parallel (:mod:`linrec.nn.shards`); None uses as many as linrec's CPU kernels
+        (``numba.get_num_threads()``), 1 runs the whole batch on the calling thread.
+        Ignored on CuPy. TypeError unless an int or None, ValueError below 1. On NumPy
+        the first call keeps freed memory in the process
+        (:func:`linrec.nn._memory.keep_freed_memory`), so the step's arrays are reused
+        rather than page-faulted fresh at every step."""
+        shards.check_workers(workers)
+        if self.xp is np:
+            keep_freed_memory()
+            workers = shards.default_workers() if workers is None else workers
+            if workers > 1 and len(x) > 1:
+                self.check_input(x)
+                return shards.sharded_loss_and_grad(self, x, y, rng, workers)
         out, cache = self.forward(x, rng)
         loss, dout = self._loss(out, y)
         return loss, self.backward(dout.astype(self.dtype), cache)[1]

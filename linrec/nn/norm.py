@@ -3,6 +3,7 @@
 import numpy as np
 
 from linrec.nn._layer import Layer
+from linrec.nn._reduce import mean_last, sum_rows
 
 __all__ = ["LayerNorm", "NORMS", "RMSNorm", "make_norm"]
 
@@ -19,19 +20,22 @@ class LayerNorm(Layer):
     def forward(self, x):
         """``(y, cache)``; x and y of shape ``(..., dim)``."""
         xp = self.xp
-        xc = x - x.mean(axis=-1, keepdims=True)
-        rstd = 1.0 / xp.sqrt((xc * xc).mean(axis=-1, keepdims=True) + self.eps)
+        xc = x - mean_last(xp, x)
+        rstd = 1.0 / xp.sqrt(mean_last(xp, xc * xc) + self.eps)
         xhat = xc * rstd
-        return xhat * self.params["g"] + self.params["b"], (xhat, rstd)
+        y = xhat * self.params["g"]
+        y += self.params["b"]
+        return y, (xhat, rstd)
 
     def backward(self, dy, cache):
         """``(dx, {"g", "b"})``."""
+        xp = self.xp
         xhat, rstd = cache
-        lead = tuple(range(dy.ndim - 1))
-        grads = {"g": (dy * xhat).sum(axis=lead), "b": dy.sum(axis=lead)}
+        grads = {"g": sum_rows(xp, dy * xhat), "b": sum_rows(xp, dy)}
         dxhat = dy * self.params["g"]
-        dx = rstd * (dxhat - dxhat.mean(axis=-1, keepdims=True)
-                     - xhat * (dxhat * xhat).mean(axis=-1, keepdims=True))
+        dx = dxhat - mean_last(xp, dxhat)
+        dx -= xhat * mean_last(xp, dxhat * xhat)
+        dx *= rstd
         return dx, grads
 
 
@@ -45,16 +49,18 @@ class RMSNorm(Layer):
 
     def forward(self, x):
         """``(y, cache)``; x and y of shape ``(..., dim)``."""
-        rstd = 1.0 / self.xp.sqrt((x * x).mean(axis=-1, keepdims=True) + self.eps)
+        rstd = 1.0 / self.xp.sqrt(mean_last(self.xp, x * x) + self.eps)
         xhat = x * rstd
         return xhat * self.params["g"], (xhat, rstd)
 
     def backward(self, dy, cache):
         """``(dx, {"g"})``."""
+        xp = self.xp
         xhat, rstd = cache
-        grads = {"g": (dy * xhat).sum(axis=tuple(range(dy.ndim - 1)))}
+        grads = {"g": sum_rows(xp, dy * xhat)}
         dxhat = dy * self.params["g"]
-        dx = rstd * (dxhat - xhat * (dxhat * xhat).mean(axis=-1, keepdims=True))
+        dx = dxhat - xhat * mean_last(xp, dxhat * xhat)
+        dx *= rstd
         return dx, grads
 
 
