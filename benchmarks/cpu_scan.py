@@ -45,6 +45,23 @@ DTYPES = [np.float32, np.float64, np.complex64]
 LOOP_STEPS = 2048
 
 
+NOTES = """## What bounds the backward (measured 2026-11-30, one run each, loaded machine)
+
+Kernel-only times on one thread (`NUMBA_NUM_THREADS=1`, process CPU time, best of 5, the
+machine shared with other jobs), `scan_vjp` against `scan`, both allocating:
+rows (256, 65536) 2.5-2.7x, channels (65536, 256) 4.0-4.8x, chunked (1, 2**22)
+3.3-3.8x. The bytes allow about 1.7x (20 bytes per float32 element against 12). Calling
+the channels kernels directly on preallocated arrays, the forward streams about 37 GB/s
+and the backward about 14 GB/s (float32, 21-24 ms against 5.4-6 ms): the channels
+backward is bound by its instruction stream, not by memory. A single fused channel loop
+(one pass per time step instead of four short ones) measured no faster in float32 and
+was not kept; its per-time-step cost is not the limit either (with 16 channels per step
+the ratio is 2.5x, with 4096 it is 2.9x). The rows and chunked adjoints run two lanes
+(four would run out of registers with five streams each), so their dependency chains
+are half as interleaved as the forward's four.
+"""
+
+
 def median_time(fn, repeats):
     fn()
     times = []
@@ -200,7 +217,7 @@ def main(argv=None):
         text = (f"# CPU benchmark\n\nMachine: {machine}\n\nCommand: `python "
                 f"benchmarks/cpu_scan.py{' --quick' if args.quick else ''}` "
                 f"(medians of {args.repeats} repeats, all in one run; load average "
-                f"{load:.1f} when it started)\n\n{table}\n")
+                f"{load:.1f} when it started)\n\n{table}\n\n{NOTES}")
         Path(args.output).write_text(text)
 
 

@@ -157,8 +157,8 @@ def _overlaps_itself(x):
     """Whether elements of ``x`` may share memory: False when, with the dimensions
     longer than 1 sorted by ``|stride|``, each stride clears the extent of the ones
     before it (sufficient for distinct elements; only ``as_strided`` views fail it
-    without overlapping)."""
-    if x.size == 0:
+    without overlapping). Contiguous arrays pass at once."""
+    if x.size == 0 or x.flags.c_contiguous or x.flags.f_contiguous:
         return False
     extent = x.itemsize
     for stride, n in sorted((abs(s), n) for s, n in zip(x.strides, x.shape) if n > 1):
