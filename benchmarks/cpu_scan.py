@@ -57,8 +57,9 @@ backward is bound by its instruction stream, not by memory. A single fused chann
 (one pass per time step instead of four short ones) measured no faster in float32 and
 was not kept; its per-time-step cost is not the limit either (with 16 channels per step
 the ratio is 2.5x, with 4096 it is 2.9x). The rows and chunked adjoints run two lanes
-(four would run out of registers with five streams each), so their dependency chains
-are half as interleaved as the forward's four.
+(five streams each); four lanes, tried, measured slower (rows 3.3-3.8x, chunked float32
+5.1x, against 2.5-2.8x and 3.6-3.8x for two lanes in the same runs): twenty streams spill
+out of the registers.
 """
 
 
