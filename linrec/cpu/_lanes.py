@@ -128,13 +128,13 @@ def reduce_one(a, b, zero):
 
 
 @_jit
-def adjoint_lanes(grad_h, a, prev, grad_a, grad_b, carry, accumulate):
+def adjoint_lanes(grad_h, a, prev, grad_a, grad_b, carry, accumulate, add):
     """The fused backward pass in two lanes, from the last position to the first.
 
     ``prev[t]`` is the state before step t. Writes ``grad_b`` and, unless
-    ``accumulate``, ``grad_a``; returns the carries ``conj(a[0]) * g[0]`` and the sums
-    of ``g * conj(prev)`` (used when ``a`` is constant in time), in float64 or complex128
-    (``wide_zero``). Two lanes, not four:
+    ``accumulate``, ``grad_a`` (adds into them when ``add``); returns the carries
+    ``conj(a[0]) * g[0]`` and the sums of ``g * conj(prev)`` (used when ``a`` is constant
+    in time), in float64 or complex128 (``wide_zero``). Two lanes, not four:
     each lane has five streams, and four lanes would run out of registers. The step is
     written out in full because a helper taking arrays costs a reference count per call.
     """
@@ -151,18 +151,28 @@ def adjoint_lanes(grad_h, a, prev, grad_a, grad_b, carry, accumulate):
         t = n - 1 - i
         if t >= 0:
             g = gh0[t] + k0
-            gb0[t] = as_grad(g, gb0)
+            if add:
+                gb0[t] += as_grad(g, gb0)
+            else:
+                gb0[t] = as_grad(g, gb0)
             if accumulate:
                 z0 += g * np.conj(p0[t])
+            elif add:
+                ga0[t] += as_grad(g * np.conj(p0[t]), ga0)
             else:
                 ga0[t] = as_grad(g * np.conj(p0[t]), ga0)
             k0 = np.conj(a0[t]) * g
         u = t + skew
         if 0 <= u < n:
             g = gh1[u] + k1
-            gb1[u] = as_grad(g, gb1)
+            if add:
+                gb1[u] += as_grad(g, gb1)
+            else:
+                gb1[u] = as_grad(g, gb1)
             if accumulate:
                 z1 += g * np.conj(p1[u])
+            elif add:
+                ga1[u] += as_grad(g * np.conj(p1[u]), ga1)
             else:
                 ga1[u] = as_grad(g * np.conj(p1[u]), ga1)
             k1 = np.conj(a1[u]) * g
@@ -170,13 +180,18 @@ def adjoint_lanes(grad_h, a, prev, grad_a, grad_b, carry, accumulate):
 
 
 @_jit
-def adjoint_one(grad_h, a, prev, grad_a, grad_b, carry, accumulate):
+def adjoint_one(grad_h, a, prev, grad_a, grad_b, carry, accumulate, add):
     total = wide_zero(carry)
     for t in range(grad_b.shape[0] - 1, -1, -1):
         g = grad_h[t] + carry
-        grad_b[t] = as_grad(g, grad_b)
+        if add:
+            grad_b[t] += as_grad(g, grad_b)
+        else:
+            grad_b[t] = as_grad(g, grad_b)
         if accumulate:
             total += g * np.conj(prev[t])
+        elif add:
+            grad_a[t] += as_grad(g * np.conj(prev[t]), grad_a)
         else:
             grad_a[t] = as_grad(g * np.conj(prev[t]), grad_a)
         carry = np.conj(a[t]) * g

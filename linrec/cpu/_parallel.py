@@ -194,14 +194,20 @@ def forward_chunked(a, b, h, h0, hlast, length):
 
 
 @_seq
-def _first_step(grad_h, a, h0, grad_a, grad_b, grad_h0, j, carry, total, accumulate):
-    """Step t = 0 of chain j, which reads h0; writes grad_h0 (and the grad_a sum)."""
+def _first_step(grad_h, a, h0, grad_a, grad_b, grad_h0, j, carry, total, accumulate,
+                add):
+    """Step t = 0 of chain j, which reads h0; writes grad_h0 (and the grad_a sum), or
+    adds into grad_a and grad_b when ``add``."""
     g = grad_h[j, 0] + carry
-    grad_b[j, 0] = as_grad(g, grad_b)
+    da = g * np.conj(h0[j])
     if accumulate:
-        grad_a[j, 0] = as_grad(total + g * np.conj(h0[j]), grad_a)
+        da = total + da
+    if add:
+        grad_b[j, 0] += as_grad(g, grad_b)
+        grad_a[j, 0] += as_grad(da, grad_a)
     else:
-        grad_a[j, 0] = as_grad(g * np.conj(h0[j]), grad_a)
+        grad_b[j, 0] = as_grad(g, grad_b)
+        grad_a[j, 0] = as_grad(da, grad_a)
     grad_h0[j] = np.conj(a[j, 0]) * g
 
 
@@ -213,7 +219,7 @@ def _lane_views(grad_h, a, h, grad_a, grad_b, j, t0, t1, accumulate):
 
 
 @_jit
-def backward_rows(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0):
+def backward_rows(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, add):
     n, T = h.shape
     accumulate = grad_a.shape[1] != T
     for g in prange((n + 1) // 2):
@@ -223,20 +229,21 @@ def backward_rows(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0):
             v1 = _lane_views(grad_h, a, h, grad_a, grad_b, j + 1, 1, T, accumulate)
             k, z = _lanes.adjoint_lanes(
                 (v0[0], v1[0]), (v0[1], v1[1]), (v0[2], v1[2]), (v0[3], v1[3]),
-                (v0[4], v1[4]), (glast[j], glast[j + 1]), accumulate)
+                (v0[4], v1[4]), (glast[j], glast[j + 1]), accumulate, add)
             _first_step(grad_h, a, h0, grad_a, grad_b, grad_h0, j, k[0], z[0],
-                        accumulate)
+                        accumulate, add)
             _first_step(grad_h, a, h0, grad_a, grad_b, grad_h0, j + 1, k[1], z[1],
-                        accumulate)
+                        accumulate, add)
         else:
             gh, av, prev, ga, gb = _lane_views(grad_h, a, h, grad_a, grad_b, j, 1, T,
                                                accumulate)
-            k, z = _lanes.adjoint_one(gh, av, prev, ga, gb, glast[j], accumulate)
-            _first_step(grad_h, a, h0, grad_a, grad_b, grad_h0, j, k, z, accumulate)
+            k, z = _lanes.adjoint_one(gh, av, prev, ga, gb, glast[j], accumulate, add)
+            _first_step(grad_h, a, h0, grad_a, grad_b, grad_h0, j, k, z, accumulate,
+                        add)
 
 
 @_jit
-def backward_channels(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, block):
+def backward_channels(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, add, block):
     R, T, C = h.shape
     accumulate = grad_a.shape[1] != T
     nblocks = (C + block - 1) // block
@@ -252,22 +259,28 @@ def backward_channels(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, block):
             prev = h[r, t - 1, c0:c1]
             for c in range(c1 - c0):
                 g[c] = ght[c] + carry[c]
-            for c in range(c1 - c0):
-                gbt[c] = as_grad(g[c], gbt)
+            if add:
+                for c in range(c1 - c0):
+                    gbt[c] += as_grad(g[c], gbt)
+            else:
+                for c in range(c1 - c0):
+                    gbt[c] = as_grad(g[c], gbt)
             if accumulate:
                 for c in range(c1 - c0):
                     total[c] += g[c] * np.conj(prev[c])
+            elif add:
+                gat = grad_a[r, t, c0:c1]
+                for c in range(c1 - c0):
+                    gat[c] += as_grad(g[c] * np.conj(prev[c]), gat)
             else:
                 gat = grad_a[r, t, c0:c1]
                 for c in range(c1 - c0):
                     gat[c] = as_grad(g[c] * np.conj(prev[c]), gat)
             for c in range(c1 - c0):
                 carry[c] = np.conj(at[c]) * g[c]
-        for c in range(c0, c1):
-            g = grad_h[r, 0, c] + carry[c - c0]
-            grad_b[r, 0, c] = as_grad(g, grad_b)
-            grad_a[r, 0, c] = as_grad(total[c - c0] + g * np.conj(h0[r, c]), grad_a)
-            grad_h0[r, c] = np.conj(a[r, 0, c]) * g
+        for c in range(c1 - c0):
+            _first_step(grad_h[r].T, a[r].T, h0[r], grad_a[r].T, grad_b[r].T, grad_h0[r],
+                        c0 + c, carry[c], total[c], accumulate, add)
 
 
 @_jit
@@ -315,8 +328,9 @@ def _carry_in_backward(grad_h, a, length, pair_a, pair_b, init, carries, first):
 
 
 @_jit
-def _rescan_chunks_backward(grad_h, a, h, grad_a, grad_b, length, carries, totals):
-    """Phase 3 backward over positions [1, T): writes grad_b, grad_a (or its sums)."""
+def _rescan_chunks_backward(grad_h, a, h, grad_a, grad_b, add, length, carries, totals):
+    """Phase 3 backward over positions [1, T): writes (or adds into, when ``add``)
+    grad_b and grad_a, or computes grad_a's sums."""
     n, T = h.shape
     accumulate = grad_a.shape[1] != T
     chunks = carries.shape[0]
@@ -331,7 +345,8 @@ def _rescan_chunks_backward(grad_h, a, h, grad_a, grad_b, length, carries, total
                              accumulate)
             _, z = _lanes.adjoint_lanes(
                 (v0[0], v1[0]), (v0[1], v1[1]), (v0[2], v1[2]), (v0[3], v1[3]),
-                (v0[4], v1[4]), (carries[2 * g, j], carries[2 * g + 1, j]), accumulate)
+                (v0[4], v1[4]), (carries[2 * g, j], carries[2 * g + 1, j]), accumulate,
+                add)
             totals[2 * g, j], totals[2 * g + 1, j] = z
         else:
             for k in range(2 * g, min(chunks, 2 * g + 2)):
@@ -339,19 +354,19 @@ def _rescan_chunks_backward(grad_h, a, h, grad_a, grad_b, length, carries, total
                 gh, av, prev, ga, gb = _lane_views(grad_h, a, h, grad_a, grad_b, j, t0,
                                                    t1, accumulate)
                 _, totals[k, j] = _lanes.adjoint_one(gh, av, prev, ga, gb, carries[k, j],
-                                                     accumulate)
+                                                     accumulate, add)
 
 
 @_jit
-def _first_steps(grad_h, a, h0, grad_a, grad_b, grad_h0, carry, total):
+def _first_steps(grad_h, a, h0, grad_a, grad_b, grad_h0, add, carry, total):
     n, T = grad_b.shape
     accumulate = grad_a.shape[1] != T
     for j in prange(n):
         _first_step(grad_h, a, h0, grad_a, grad_b, grad_h0, j, carry[j], total[j],
-                    accumulate)
+                    accumulate, add)
 
 
-def backward_chunked(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, length):
+def backward_chunked(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, add, length):
     """The backward pass over time chunks of ``length`` steps (arguments as
     backward_rows)."""
     n, T = h.shape
@@ -364,5 +379,7 @@ def backward_chunked(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, length):
     carry = np.empty(n, dtype)
     call(_carry_in_backward, grad_h, a, length, pair_a, pair_b, glast, carries, carry)
     totals = np.zeros((chunks, n), np.promote_types(dtype, np.float64))
-    call(_rescan_chunks_backward, grad_h, a, h, grad_a, grad_b, length, carries, totals)
-    call(_first_steps, grad_h, a, h0, grad_a, grad_b, grad_h0, carry, totals.sum(axis=0))
+    call(_rescan_chunks_backward, grad_h, a, h, grad_a, grad_b, add, length, carries,
+         totals)
+    call(_first_steps, grad_h, a, h0, grad_a, grad_b, grad_h0, add, carry,
+         totals.sum(axis=0))

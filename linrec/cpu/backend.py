@@ -101,13 +101,13 @@ def _rows_forward(a, b, h, h0, h_last, threads):
         call(_parallel.forward_rows, a2, b2, h2, h0_1, last_1)
 
 
-def _rows_backward(grad_h, a, h, h0, grad_last, grad_a, grad_b, grad_h0, threads):
+def _rows_backward(grad_h, a, h, h0, grad_last, grad_a, grad_b, grad_h0, add, threads):
     from linrec.cpu import _parallel
     from linrec.cpu._dispatch import call
 
     for (gh2, a2, h2, ga2, gb2), (h0_1, gl_1, gh0_1) in _as_chains(
             [grad_h, a, h, grad_a, grad_b], [h0, grad_last, grad_h0]):
-        call(_parallel.backward_rows, gh2, a2, h2, h0_1, gl_1, ga2, gb2, gh0_1)
+        call(_parallel.backward_rows, gh2, a2, h2, h0_1, gl_1, ga2, gb2, gh0_1, add)
 
 
 def _channels_forward(a, b, h, h0, h_last, threads):
@@ -119,13 +119,14 @@ def _channels_forward(a, b, h, h0, h_last, threads):
          _channel_block(R, C, threads, h.itemsize))
 
 
-def _channels_backward(grad_h, a, h, h0, grad_last, grad_a, grad_b, grad_h0, threads):
+def _channels_backward(grad_h, a, h, h0, grad_last, grad_a, grad_b, grad_h0, add,
+                       threads):
     from linrec.cpu import _parallel
     from linrec.cpu._dispatch import call
 
     R, _, C = h.shape
     call(_parallel.backward_channels, grad_h, a, h, h0, grad_last, grad_a, grad_b,
-         grad_h0, _channel_block(R, C, threads, h.itemsize))
+         grad_h0, add, _channel_block(R, C, threads, h.itemsize))
 
 
 def _chunked_forward(a, b, h, h0, h_last, threads):
@@ -136,21 +137,24 @@ def _chunked_forward(a, b, h, h0, h_last, threads):
         _parallel.forward_chunked(a2, b2, h2, h0_1, last_1, length)
 
 
-def _chunked_backward(grad_h, a, h, h0, grad_last, grad_a, grad_b, grad_h0, threads):
+def _chunked_backward(grad_h, a, h, h0, grad_last, grad_a, grad_b, grad_h0, add,
+                      threads):
     from linrec.cpu import _parallel
 
     length = _chunk_length(h.shape[1], threads)
     for (gh2, a2, h2, ga2, gb2), (h0_1, gl_1, gh0_1) in _as_chains(
             [grad_h, a, h, grad_a, grad_b], [h0, grad_last, grad_h0]):
-        _parallel.backward_chunked(gh2, a2, h2, h0_1, gl_1, ga2, gb2, gh0_1, length)
+        _parallel.backward_chunked(gh2, a2, h2, h0_1, gl_1, ga2, gb2, gh0_1, add,
+                                   length)
 
 
 class Schedule(NamedTuple):
     """How one schedule runs a ``(R, T, C)`` problem (one outer index of the views).
 
     ``forward(a, b, h, h0, h_last, threads)`` and ``backward(grad_h, a, h, h0,
-    grad_last, grad_a, grad_b, grad_h0, threads)`` take ``(R, T, C)`` views of the
-    sequences and ``(R, C)`` views of the states, already flipped for a reverse scan.
+    grad_last, grad_a, grad_b, grad_h0, add, threads)`` take ``(R, T, C)`` views of the
+    sequences and ``(R, C)`` views of the states, already flipped for a reverse scan;
+    ``add`` makes the backward add into ``grad_a`` and ``grad_b`` instead of writing.
     """
 
     forward: Callable
@@ -196,19 +200,31 @@ def forward(problem, a, b, h0, out):
     return h, h_last
 
 
-def backward(problem, grad_h, a, h, h0, grad_last):
+def _output(given, like, shape, dtype, add):
+    """``given``, or a fresh array in ``like``'s layout (zeros when the kernels add)."""
+    if given is not None:
+        return given
+    if add:
+        return np.zeros(shape, dtype)
+    return _layout.empty_like_layout(np, like, shape, dtype)
+
+
+def backward(problem, grad_h, a, h, h0, grad_last, *, grad_a=None, grad_b=None,
+             add=False):
     """``(grad_a, grad_b, grad_h0)``; see ``linrec.scan_vjp`` for the contract.
 
     ``h0`` and ``grad_last`` broadcast to the batch shape (zeros when the caller gave
     none). ``grad_a`` has ``h``'s shape with ``a``'s extent along the axis (1 when ``a``
     is constant in time: summed there), not yet reduced over broadcast batch axes.
+    ``grad_a`` and ``grad_b``, when given, are arrays of those shapes and dtypes that the
+    kernels write into (add into when ``add``); fresh ones are allocated otherwise.
     """
     from linrec.cpu import _threading
 
     p = problem
-    grad_b = _layout.empty_like_layout(np, h, p.shape, p.dtype)
     ga_shape = p.shape[:p.axis] + (a.shape[p.axis],) + p.shape[p.axis + 1:]
-    grad_a = _layout.empty_like_layout(np, h, ga_shape, a.dtype)
+    grad_b = _output(grad_b, h, p.shape, p.dtype, add)
+    grad_a = _output(grad_a, h, ga_shape, a.dtype, add)
     grad_h0 = np.empty(p.batch, p.dtype)
     views = _views(p.shape, p.axis, [grad_b, grad_h, a, h, grad_a, h0, grad_last, grad_h0],
                    [p.T, p.T, p.T, p.T, a.shape[p.axis], 1, 1, 1],
@@ -220,5 +236,5 @@ def backward(problem, grad_h, a, h, h0, grad_last):
     with _launch(h.size):
         for idx in _layout.outer_indices(gbv):
             schedule.backward(ghv[idx], av[idx], hv[idx], h0v[idx], glv[idx], gav[idx],
-                              gbv[idx], gh0v[idx], threads)
+                              gbv[idx], gh0v[idx], add, threads)
     return grad_a, grad_b, grad_h0

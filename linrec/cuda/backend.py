@@ -70,19 +70,35 @@ def forward(problem, a, b, h0, out):
         return forward_with(xp, run, sms, problem, a, b, h0, out)
 
 
-def backward(problem, grad_h, a, h, h0, grad_last):
+def backward(problem, grad_h, a, h, h0, grad_last, *, grad_a=None, grad_b=None,
+             add=False):
     """``(grad_a, grad_b, grad_h0)``; see ``linrec.scan_vjp`` for the contract.
 
     ``grad_a`` has ``h``'s shape with ``a``'s extent along ``axis`` (1 when ``a`` is
     constant in time: summed there), not yet reduced over broadcast batch axes. Runs on
-    ``h``'s device; inputs not aligned to their item size are copied first.
+    ``h``'s device; inputs not aligned to their item size are copied first. ``grad_a``
+    and ``grad_b``, when given, receive the results (added to them when ``add``): the
+    kernels write fresh arrays, which are then copied or added there.
     """
     from linrec.cuda import _cupy
 
     with _cupy.require().cuda.Device(h.device.id):
         xp, run, sms = _cupy_launcher()
         grad_h, a, h, h0, grad_last = (_aligned(x) for x in (grad_h, a, h, h0, grad_last))
-        return backward_with(xp, run, sms, problem, grad_h, a, h, h0, grad_last)
+        ga, gb, gh0 = backward_with(xp, run, sms, problem, grad_h, a, h, h0, grad_last)
+        return _into(grad_a, ga, add), _into(grad_b, gb, add), gh0
+
+
+def _into(out, x, add):
+    """``x`` copied (added, when ``add``) into ``out``; ``x`` itself when ``out`` is
+    None."""
+    if out is None:
+        return x
+    if add:
+        out += x
+    else:
+        out[...] = x
+    return out
 
 
 def _is_aligned(x):
