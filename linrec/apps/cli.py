@@ -1,14 +1,16 @@
-"""The command line: ``python -m linrec {train,demo,digits}``.
+"""The command line: ``python -m linrec {train,demo,digits,classify}``.
 
 ``train``   the main job: forecast the next day of Victorian electricity demand from the
             past week; prints the test table of seasonal naive, least squares, the
             unidirectional LRU model and BLUR; writes plots and ``results.json``.
 ``demo``    the same job with a tiny budget (well under a minute of training).
 ``digits``  sequential 8x8 digits: the classification head against logistic regression.
+``classify`` sequence classification (JapaneseVowels, BasicMotions, digits): BLUR against
+            LSTM, GRU and a Transformer over seeds, choices on validation only.
 """
 
 import argparse
-import importlib
+import importlib.util
 import json
 import math
 import sys
@@ -27,6 +29,9 @@ MODEL_EXTRA = ("tqdm", "matplotlib", "tsdata", "sklearn", "pandas", "threadpoolc
 FORECAST_FILES = ("results.json", "lru_checkpoint.npz", "blur_checkpoint.npz",
                   "lru_model.npz", "blur_model.npz")
 DIGITS_FILES = ("results.json", "blur_checkpoint.npz")
+CLASSIFY_FILES = ("results.json",)
+# The extra each optional module belongs to (pyproject.toml).
+EXTRAS = {"aeon": "data", "torch": "peers"}
 
 
 def _limit_threads(n):
@@ -194,6 +199,30 @@ def run_digits(args, xp):
     return results
 
 
+def _require(module):
+    """SystemExit naming the extra to install when ``module`` is missing."""
+    if importlib.util.find_spec(module) is None:
+        raise SystemExit(f"this job needs {module}, the '{EXTRAS[module]}' extra: "
+                         f"pip install 'linrec[{EXTRAS[module]}]'")
+
+
+def run_classify(args, xp):
+    """Sequence classification: BLUR against the PyTorch peers, see
+    :mod:`linrec.apps.classify`."""
+    from linrec.apps import classify
+
+    if args.dataset != "digits":
+        _require("aeon")
+    if set(args.models) - {"blur"}:
+        _require("torch")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    args.lrs = args.lrs or [args.lr]
+    return classify.run_classify(args, xp, model_kwargs=_model_kwargs(args),
+                                 config=_train_config(args, args.budget_seconds))
+
+
 class Bounded:
     """An argparse ``type``: a finite ``kind`` (int or float) in a range.
 
@@ -243,6 +272,23 @@ FRACTION = Bounded(float, 0.0, 1.0, high_open=True)
 def positive_int_list(text):
     """argparse ``type``: comma-separated positive integers (``48,24,12``)."""
     return [POSITIVE_INT(v) for v in text.split(",")]
+
+
+def positive_list(text):
+    """argparse ``type``: comma-separated positive numbers (``0.006,0.002``)."""
+    return [POSITIVE(v) for v in text.split(",")]
+
+
+def model_list(text):
+    """argparse ``type``: comma-separated names of :data:`linrec.apps.classify.MODELS`."""
+    from linrec.apps.classify import MODELS
+
+    names = text.split(",")
+    unknown = [n for n in names if n not in MODELS]
+    if unknown or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"{text!r}: give distinct names from "
+                                         f"{','.join(MODELS)}")
+    return names
 
 
 def _add_common(p, *, out, epochs, steps, budget, lr):
@@ -323,7 +369,33 @@ def build_parser():
     p = sub.add_parser("digits", help="sequence classification of 8x8 digits")
     _add_common(p, out="runs/digits", epochs=60, steps=None, budget=240.0, lr=6e-3)
     p.set_defaults(func=run_digits, run_files=DIGITS_FILES)
+    _add_classify(sub)
     return parser
+
+
+def _add_classify(sub):
+    from linrec.apps.classify import DATASETS, MODELS
+
+    p = sub.add_parser("classify", help="sequence classification: BLUR against LSTM, GRU "
+                                        "and a Transformer over seeds")
+    _add_common(p, out="runs/classify", epochs=150, steps=None, budget=600.0, lr=6e-3)
+    p.add_argument("--dataset", choices=DATASETS, default="JapaneseVowels")
+    p.add_argument("--seeds", type=POSITIVE_INT, default=5,
+                   help="model seeds --seed, --seed + 1, ... (default %(default)s)")
+    p.add_argument("--models", type=model_list, default=list(MODELS),
+                   help=f"comma-separated, from {','.join(MODELS)} (default all)")
+    p.add_argument("--widths", type=positive_int_list, default=[48],
+                   help="candidate d_model of every model (default 48)")
+    p.add_argument("--lrs", type=positive_list, default=None,
+                   help="candidate learning rates of every model (default: --lr)")
+    p.add_argument("--split-seed", type=NON_NEGATIVE_INT, default=0,
+                   help="seed of the train/validation(/test) split, fixed over the model "
+                        "seeds (default %(default)s)")
+    p.add_argument("--max-shift", type=NON_NEGATIVE_INT, default=0,
+                   help="digits only: add the training images shifted by up to this many "
+                        "pixels in each direction (default %(default)s)")
+    p.set_defaults(func=run_classify, run_files=CLASSIFY_FILES, batch_size=16,
+                   patience=20)
 
 
 def _check_args(parser, args):
@@ -335,6 +407,11 @@ def _check_args(parser, args):
         parser.error(f"--horizon {args.horizon} is longer than --lookback "
                      f"{args.lookback}; the seasonal naive baseline needs horizon <= "
                      f"lookback")
+    if getattr(args, "max_shift", 0) and args.dataset != "digits":
+        parser.error(f"--max-shift is for --dataset digits, not {args.dataset}")
+    if getattr(args, "max_shift", 0) > 7:
+        parser.error(f"--max-shift {args.max_shift} moves an 8x8 digit off the image; "
+                     f"use 0 to 7")
     earlier = [name for name in args.run_files if (Path(args.out) / name).exists()]
     if earlier and not (args.resume or args.overwrite):
         parser.error(f"{args.out} holds an earlier run ({', '.join(earlier)}); pass "

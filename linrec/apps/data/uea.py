@@ -28,7 +28,8 @@ def _aeon():
     try:
         import aeon.datasets
     except ImportError:
-        raise ImportError("the UEA archives need aeon: pip install 'linrec[data]'") from None
+        raise ImportError("the UEA archives need aeon, the 'data' extra: "
+                          "pip install 'linrec[data]'") from None
     return aeon.datasets
 
 
