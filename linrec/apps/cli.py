@@ -206,6 +206,12 @@ def run_evaluate(args, xp):
     if xp is not np:
         raise SystemExit("evaluate runs on the CPU only (--device cpu)")
     out, docs = Path(args.out), Path(args.report)
+    if args.from_json is not None:
+        results = json.loads(Path(args.from_json).read_text())
+        write_plots(results, docs / "img")
+        write_report(results, docs / "evaluation.md")
+        print(f"{docs / 'evaluation.md'} and {docs / 'img'}/eval_*.png rewritten")
+        return results
     out.mkdir(parents=True, exist_ok=True)
     series = DATASETS["vic_elec"]()
     try:
@@ -410,6 +416,8 @@ def _add_evaluate(p):
     p.add_argument("--models", type=model_list, default=list(MODELS),
                    help=f"comma-separated, from {','.join(MODELS)} (default all)")
     p.add_argument("--quick", action="store_true", help="a tiny smoke run (for tests)")
+    p.add_argument("--from-json", default=None,
+                   help="only rewrite the report and plots from this results.json")
     p.add_argument("--threads", type=POSITIVE_INT, default=1,
                    help="Numba and BLAS threads (default %(default)s)")
     p.add_argument("--device", choices=("cpu",), default="cpu")
@@ -430,7 +438,7 @@ def _check_args(parser, args):
                      f"{args.lookback}; the seasonal naive baseline needs horizon <= "
                      f"lookback")
     earlier = [name for name in args.run_files if (Path(args.out) / name).exists()]
-    if earlier and not (args.resume or args.overwrite):
+    if earlier and not (args.resume or args.overwrite or getattr(args, "from_json", None)):
         parser.error(f"{args.out} holds an earlier run ({', '.join(earlier)}); pass "
                      f"--resume to continue it or --overwrite to replace it")
 

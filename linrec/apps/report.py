@@ -63,12 +63,14 @@ def _ensemble_table(res):
                   + ["mean MAE", "RMSE", "MAPE %"], rows)
 
 
-def _bootstrap_table(boot):
+def _bootstrap_table(boot, ensemble=False):
     folds = len(next(iter(boot.values()))["folds"])
-    rows = [[NAMES[m]] + [_ci(f) for f in b["folds"]] + [_ci(b["all"]), verdict(b["all"])]
+    rows = [[NAMES[m] + (" (ensemble)" if ensemble and m in NEURAL else "")]
+            + [_ci(f) for f in b["folds"]] + [_ci(b["all"]), verdict(b["all"])]
             for m, b in boot.items()]
-    return _table(["BLUR minus"] + [f"fold {k}" for k in range(folds)]
-                  + ["all folds", "all folds says"], rows)
+    return _table([("BLUR ensemble" if ensemble else "BLUR") + " minus"]
+                  + [f"fold {k}" for k in range(folds)] + ["all folds", "all folds says"],
+                  rows)
 
 
 def _costs(res):
@@ -118,6 +120,10 @@ def _findings(res):
                         f"**not** below {', '.join(beat)}."))
     for m, b in res["bootstrap"]["single"].items():
         lines.append(f"- BLUR minus {NAMES[m]}, all folds: {_ci(b['all'])} MW "
+                     f"({verdict(b['all'])}).")
+    for m, b in res["bootstrap"]["ensemble"].items():
+        other = NAMES[m] + (" ensemble" if m in NEURAL else "")
+        lines.append(f"- BLUR ensemble minus {other}, all folds: {_ci(b['all'])} MW "
                      f"({verdict(b['all'])}).")
     val = {m: np.mean([f["val_MAE"][0] for f in s[m]["folds"]]) for m in s}
     best_val = min(val, key=val.get)
@@ -194,7 +200,7 @@ other ensemble (or baseline):
 
 {_ensemble_table(res)}
 
-{_bootstrap_table(res['bootstrap']['ensemble'])}
+{_bootstrap_table(res['bootstrap']['ensemble'], ensemble=True)}
 
 ## Costs
 
