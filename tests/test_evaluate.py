@@ -161,3 +161,7 @@ def test_quick_run_writes_json_report_and_plots(tmp_path):
     assert "Paired block-bootstrap" in report and "BLUR minus" in report
     for name in PLOTS:
         assert (tmp_path / "docs" / "img" / name).stat().st_size > 1000
+    # The report needs nothing but the JSON: rewritten from it, it is the same text.
+    main(["evaluate", "--from-json", str(tmp_path / "out" / "results.json"),
+          "--report", str(tmp_path / "again")])
+    assert (tmp_path / "again" / "evaluation.md").read_text() == report
