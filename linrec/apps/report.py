@@ -268,7 +268,9 @@ def write_plots(res, folder):
     for m in models:
         ax.plot(np.mean([r["test"]["hour_mae"] for r in res["runs"][m]], axis=0),
                 marker=".", label=NAMES[m])
-    ax.set(xlabel="hour of day", ylabel=f"test MAE ({res['units']})",
+    ax.set(xlabel="hours after the forecast origin, 13:00 UTC (Melbourne midnight in "
+                  "daylight time, 23:00 in standard time)",
+           ylabel=f"test MAE ({res['units']})",
            title="error by hour of day (mean over folds and seeds)")
     ax.legend(ncol=4, fontsize=8)
     fig.savefig(folder / PLOTS[2], dpi=110, bbox_inches="tight")
