@@ -168,6 +168,9 @@ Tuning: {st['configs']} configurations per neural model (its default first), tra
 fold 0 with seed 0, at most {st['steps']} steps of batch {st['batch_size']} each, chosen
 by validation loss; the least-squares model chooses its stride and ridge penalty on the
 same validation period. Test numbers were computed once, after every choice was fixed.
+`d_state` is per direction: the unidirectional LRU gets twice the listed state, so its
+recurrent capacity matches BLUR's two directions. `train_stride` 48 trains on the
+windows that start at midnight, 2 on a window every hour.
 
 {_tuning(res)}
 
