@@ -225,7 +225,10 @@ def run_evaluate(args, xp):
     if args.quick:
         settings = EvalSettings(**{**vars(settings), **QUICK})
         series = _tail(series, 130)
-    results = evaluate(series, settings) | dict(argv=sys.argv[2:])
+    tuning = None
+    if args.tuning_from is not None:
+        tuning = json.loads(Path(args.tuning_from).read_text())["tuning"]
+    results = evaluate(series, settings, tuning) | dict(argv=sys.argv[2:])
     (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
     write_plots(results, docs / "img")
     write_report(results, docs / "evaluation.md")
@@ -416,6 +419,9 @@ def _add_evaluate(p):
     p.add_argument("--models", type=model_list, default=list(MODELS),
                    help=f"comma-separated, from {','.join(MODELS)} (default all)")
     p.add_argument("--quick", action="store_true", help="a tiny smoke run (for tests)")
+    p.add_argument("--tuning-from", default=None,
+                   help="reuse the configurations chosen by this earlier results.json "
+                        "instead of tuning")
     p.add_argument("--from-json", default=None,
                    help="only rewrite the report and plots from this results.json")
     p.add_argument("--threads", type=POSITIVE_INT, default=1,

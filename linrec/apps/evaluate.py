@@ -418,16 +418,20 @@ def _tune(models, data, settings, bar):
     return tuning, chosen
 
 
-def _total_fits(settings):
+def _total_fits(settings, reused):
     neural = [m for m in settings.models if m in NEURAL]
     linear = "linear" in settings.models
-    tune = len(neural) * settings.configs + linear
+    tune = (len(neural) * settings.configs + linear) * (not reused)
     final = settings.folds * (len(neural) * settings.seeds + linear)
     return tune + final
 
 
-def evaluate(series, settings):
-    """Run the evaluation of ``settings`` on ``series``; returns the JSON-ready dict."""
+def evaluate(series, settings, tuning=None):
+    """Run the evaluation of ``settings`` on ``series``; returns the JSON-ready dict.
+
+    ``tuning``: the ``"tuning"`` entry of an earlier evaluation's results, whose chosen
+    configurations are then reused instead of tuning again (KeyError naming a model it
+    lacks)."""
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
@@ -438,9 +442,16 @@ def evaluate(series, settings):
     bounds = rolling_folds(len(series.values), series.steps_per_day, settings.folds,
                            settings.val_days, settings.test_days)
     datas = [fold_data(series, b, settings.lookback, settings.horizon) for b in bounds]
-    bar = tqdm(total=_total_fits(settings), desc="evaluate (fits)", file=sys.stderr,
-               disable=not settings.progress, dynamic_ncols=True)
-    tuning, chosen = _tune(settings.models, datas[0], settings, bar)
+    bar = tqdm(total=_total_fits(settings, tuning is not None), desc="evaluate (fits)",
+               file=sys.stderr, disable=not settings.progress, dynamic_ncols=True)
+    if tuning is None:
+        tuning, chosen = _tune(settings.models, datas[0], settings, bar)
+    else:
+        missing = [m for m in settings.models if m != "naive" and m not in tuning]
+        if missing:
+            raise KeyError(f"the earlier tuning has no configuration for {missing}")
+        tuning = {m: dict(tuning[m], reused=True) for m in settings.models if m in tuning}
+        chosen = {m: t["chosen"] for m, t in tuning.items()}
     runs = {m: [] for m in settings.models}
     preds = {m: [[] for _ in bounds] for m in settings.models if m in NEURAL}
     costs = {m: {} for m in settings.models}

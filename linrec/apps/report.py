@@ -107,6 +107,14 @@ def _tuning(res):
                    "chosen"], rows)
 
 
+def _reuse_note(res):
+    if not any(t.get("reused") for t in res["tuning"].values()):
+        return ""
+    return ("\nThese configurations were chosen by an earlier run's tuning (the same "
+            "protocol, its own settings: see `--tuning-from` in the command) and reused "
+            "here for every model alike.\n")
+
+
 def _findings(res):
     """Plain sentences on each target: where BLUR wins and where it does not."""
     s, lines = res["summary"], []
@@ -173,7 +181,7 @@ recurrent capacity matches BLUR's two directions. `train_stride` 48 trains on th
 windows that start at midnight, 2 on a window every hour.
 
 {_tuning(res)}
-
+{_reuse_note(res)}
 ## Findings
 
 {_findings(res)}
