@@ -165,3 +165,14 @@ def test_quick_run_writes_json_report_and_plots(tmp_path):
     main(["evaluate", "--from-json", str(tmp_path / "out" / "results.json"),
           "--report", str(tmp_path / "again")])
     assert (tmp_path / "again" / "evaluation.md").read_text() == report
+
+
+def test_reused_tuning_must_cover_every_model():
+    pytest.importorskip("tqdm")
+    from linrec.apps.evaluate import evaluate
+
+    settings = EvalSettings(folds=1, val_days=5, test_days=5, lookback=8, horizon=4,
+                            models=("naive", "linear", "blur"), progress=False)
+    tuning = {"blur": {"chosen": dict(LINREC_DEFAULTS)}}
+    with pytest.raises(KeyError, match="linear"):
+        evaluate(_series(days=40), settings, tuning)
