@@ -3,8 +3,9 @@
 Rolling origin: ``folds`` test periods of ``test_days`` whole days end the series, one
 after the other and disjoint; each has its own validation period of ``val_days`` just
 before it, and its models train on every row before that (normalised with those rows
-only). Validation and test forecasts start at midnight, one a day, and read their
-``lookback`` inputs from the rows before the day, so every day of a period is forecast.
+only). Validation and test forecasts start at the series' day boundary (13:00 UTC for
+vic_elec: Melbourne midnight in daylight time), one a day, and read their ``lookback``
+inputs from the rows before the day, so every day of a period is forecast.
 
 Protocol: every neural model gets the same tuning budget, ``configs`` configurations
 (its default first, then a seeded random draw from its space), each trained once on the

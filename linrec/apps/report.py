@@ -186,6 +186,9 @@ windows that start at midnight, 2 on a window every hour.
 
 {_findings(res)}
 
+Which changes help BLUR on validation (one at a time, from the configuration chosen
+here) is on [the model page](model.md).
+
 ## Test accuracy (mean ± sd over {st['seeds']} seeds)
 
 {_accuracy(res)}
