@@ -10,7 +10,7 @@ EXTRAS := test,testing,bench,model,dask,xarray,docs,peers,data
 # requirement would otherwise pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: venv train demo digits test test-gpu-stand-in lint nvcc-check bench gpu-wheels docs clean
+.PHONY: venv train demo digits evaluate test test-gpu-stand-in lint nvcc-check bench gpu-wheels docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ train: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m linrec demo
+
+evaluate: $(STAMP)
+	$(PY) -m linrec evaluate
 
 digits: $(STAMP)
 	$(PY) -m linrec digits

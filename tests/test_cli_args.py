@@ -5,7 +5,7 @@ import argparse
 
 import pytest
 
-from linrec.apps.cli import MODEL_EXTRA, Bounded, build_parser, main
+from linrec.apps.cli import MODEL_EXTRA, Bounded, build_parser, main, positive_int_list
 
 # Rejected by every numeric flag: not finite, not a number, or negative.
 ALWAYS_BAD = ("-1", "nan", "inf", "-inf", "1e999", "x", "")
@@ -32,8 +32,8 @@ def _bad_values(kind):
             bad.append(str(kind.high if kind.high_open else above))
         if kind.kind is int:
             bad.append("1.5")
-    else:
-        bad += ["0", "1,0", "2,-3", "1.5"]
+    else:  # comma-separated lists: of positive integers, of positive numbers, of names
+        bad += ["0", "1,0", "2,-3"] + (["1.5"] if kind is positive_int_list else [])
     return bad
 
 

@@ -14,7 +14,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 HEAVY = ("numba", "cupy", "matplotlib", "pandas", "tqdm", "dask", "xarray", "hypothesis",
-         "sklearn")
+         "sklearn", "torch")
 
 
 def _loaded_after(statement):
@@ -28,9 +28,14 @@ def _loaded_after(statement):
 
 
 @pytest.mark.parametrize("module", ["linrec", "linrec.testing", "linrec.nn",
-                                    "linrec.reference", "linrec.apps.cli"])
+                                    "linrec.reference", "linrec.apps.cli",
+                                    "linrec.apps.peers"])
 def test_import_loads_no_heavy_dependency(module):
     assert _loaded_after(f"import {module}") == []
+
+
+def test_the_evaluation_loads_torch_only_to_train_a_peer():
+    assert "torch" not in _loaded_after("import linrec.apps.evaluate, linrec.apps.report")
 
 
 def test_numba_loads_on_the_first_cpu_scan():

@@ -1,4 +1,4 @@
-"""The command line: ``python -m linrec {train,demo,digits,predict}``.
+"""The command line: ``python -m linrec {train,demo,digits,predict,classify,evaluate}``.
 
 ``train``   the main job: forecast the next day of Victorian electricity demand from the
             past week (or your own CSV: --csv, --time, --target); prints the test table of
@@ -7,10 +7,15 @@
 ``demo``    the same job with a tiny budget (well under a minute of training).
 ``digits``  sequential 8x8 digits: the classification head against logistic regression.
 ``predict`` forecast from the last rows of a CSV with a model saved by ``train``.
+``classify`` sequence classification (JapaneseVowels, BasicMotions, digits): BLUR against
+            LSTM, GRU and a Transformer over seeds, choices on validation only.
+``evaluate`` BLUR against the LSTM, GRU, Transformer, unidirectional LRU and baselines
+            over seeds and rolling-origin folds; writes a JSON file, a Markdown report
+            and plots (``linrec.apps.evaluate``).
 """
 
 import argparse
-import importlib
+import importlib.util
 import json
 import math
 import sys
@@ -30,6 +35,9 @@ MODEL_EXTRA = ("tqdm", "matplotlib", "tsdata", "sklearn", "pandas", "threadpoolc
 FORECAST_FILES = ("results.json", "lru_checkpoint.npz", "blur_checkpoint.npz",
                   "lru_model.npz", "blur_model.npz")
 DIGITS_FILES = ("results.json", "blur_checkpoint.npz")
+CLASSIFY_FILES = ("results.json",)
+# The extra each optional module belongs to (pyproject.toml).
+EXTRAS = {"aeon": "data", "torch": "peers"}
 
 
 def _namespace(device):
@@ -230,6 +238,94 @@ def run_digits(args, xp):
     return results
 
 
+def _require(module):
+    """SystemExit naming the extra to install when ``module`` is missing."""
+    if importlib.util.find_spec(module) is None:
+        raise SystemExit(f"this job needs {module}, the '{EXTRAS[module]}' extra: "
+                         f"pip install 'linrec[{EXTRAS[module]}]'")
+
+
+def run_classify(args, xp):
+    """Sequence classification: BLUR against the PyTorch peers, see
+    :mod:`linrec.apps.classify`."""
+    from linrec.apps import classify
+
+    if args.dataset != "digits":
+        _require("aeon")
+    if set(args.models) - {"blur"}:
+        _require("torch")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    args.lrs = args.lrs or [args.lr]
+    return classify.run_classify(args, xp, model_kwargs=_model_kwargs(args),
+                                 config=_train_config(args, args.budget_seconds))
+
+
+def run_evaluate(args, xp):
+    """The multi-seed, multi-fold forecasting evaluation; returns the results dict."""
+    from linrec.apps.data import DATASETS
+    from linrec.apps.evaluate import EvalSettings, evaluate
+    from linrec.apps.report import write_plots, write_report
+
+    if xp is not np:
+        raise SystemExit("evaluate runs on the CPU only (--device cpu)")
+    out, docs = Path(args.out), Path(args.report)
+    if args.from_json is not None:
+        results = json.loads(Path(args.from_json).read_text())
+        write_plots(results, docs / "img")
+        write_report(results, docs / "evaluation.md")
+        print(f"{docs / 'evaluation.md'} and {docs / 'img'}/eval_*.png rewritten")
+        return results
+    out.mkdir(parents=True, exist_ok=True)
+    series = DATASETS["vic_elec"]()
+    try:
+        settings = EvalSettings(
+            seeds=args.seeds, folds=args.folds, val_days=args.val_days,
+            test_days=args.test_days, configs=args.configs, steps=args.steps,
+            steps_per_epoch=args.steps_per_epoch, patience=args.patience,
+            budget=args.budget, models=tuple(args.models), progress=not args.quiet)
+    except ValueError as err:
+        raise SystemExit(f"python -m linrec evaluate: {err}") from None
+    if args.quick:
+        settings = EvalSettings(**{**vars(settings), **QUICK})
+        series = _tail(series, 130)
+    tuning = None
+    if args.tuning_from is not None:
+        tuning = json.loads(Path(args.tuning_from).read_text())["tuning"]
+    results = evaluate(series, settings, tuning) | dict(argv=sys.argv[2:])
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
+    write_plots(results, docs / "img")
+    write_report(results, docs / "evaluation.md")
+    print(f"{out / 'results.json'}, {docs / 'evaluation.md'} and {docs / 'img'}/eval_*.png")
+    return results
+
+
+# The smoke run of ``evaluate --quick``: the last 130 days, tiny models, a few steps.
+QUICK = dict(seeds=2, val_days=7, test_days=7, lookback=96, configs=2, steps=4,
+             steps_per_epoch=2, patience=2, bootstrap_samples=200, quick=True)
+
+
+def _tail(series, days):
+    """The last ``days`` whole days of ``series``."""
+    from linrec.apps.data.series import Series
+
+    n = days * series.steps_per_day
+    return Series(series.values[-n:], series.names, series.targets, series.times[-n:],
+                  series.steps_per_day, series.known_future)
+
+
+def model_list(text):
+    """argparse ``type``: comma-separated model names of the evaluation."""
+    from linrec.apps.evaluate import MODELS
+
+    names = text.split(",")
+    if not text or any(n not in MODELS for n in names):
+        raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated names from "
+                                         f"{','.join(MODELS)}")
+    return names
+
+
 class Bounded:
     """An argparse ``type``: a finite ``kind`` (int or float) in a range.
 
@@ -279,6 +375,23 @@ FRACTION = Bounded(float, 0.0, 1.0, high_open=True)
 def positive_int_list(text):
     """argparse ``type``: comma-separated positive integers (``48,24,12``)."""
     return [POSITIVE_INT(v) for v in text.split(",")]
+
+
+def positive_list(text):
+    """argparse ``type``: comma-separated positive numbers (``0.006,0.002``)."""
+    return [POSITIVE(v) for v in text.split(",")]
+
+
+def classify_model_list(text):
+    """argparse ``type``: comma-separated names of :data:`linrec.apps.classify.MODELS`."""
+    from linrec.apps.classify import MODELS
+
+    names = text.split(",")
+    unknown = [n for n in names if n not in MODELS]
+    if unknown or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"{text!r}: give distinct names from "
+                                         f"{','.join(MODELS)}")
+    return names
 
 
 def _add_common(p, *, out, epochs, steps, budget, lr):
@@ -401,6 +514,10 @@ def build_parser():
     _add_common(p, out="runs/digits", epochs=60, steps=None, budget=240.0, lr=6e-3)
     p.set_defaults(func=run_digits, run_files=DIGITS_FILES)
     _add_predict(sub.add_parser("predict", help="forecast from a CSV with a saved model"))
+    _add_classify(sub)
+    _add_evaluate(sub.add_parser(
+        "evaluate", help="BLUR against LSTM, GRU, Transformer and baselines over seeds "
+                         "and folds (about an hour; --quick: a smoke run)"))
     return parser
 
 
@@ -421,6 +538,69 @@ def _add_predict(p):
     p.set_defaults(func=run_predict)
 
 
+def _add_classify(sub):
+    from linrec.apps.classify import DATASETS, MODELS
+
+    p = sub.add_parser("classify", help="sequence classification: BLUR against LSTM, GRU "
+                                        "and a Transformer over seeds")
+    _add_common(p, out="runs/classify", epochs=150, steps=None, budget=600.0, lr=6e-3)
+    p.add_argument("--dataset", choices=DATASETS, default="JapaneseVowels")
+    p.add_argument("--seeds", type=POSITIVE_INT, default=5,
+                   help="model seeds --seed, --seed + 1, ... (default %(default)s)")
+    p.add_argument("--models", type=classify_model_list, default=list(MODELS),
+                   help=f"comma-separated, from {','.join(MODELS)} (default all)")
+    p.add_argument("--widths", type=positive_int_list, default=[48],
+                   help="candidate d_model of every model (default 48)")
+    p.add_argument("--lrs", type=positive_list, default=None,
+                   help="candidate learning rates of every model (default: --lr)")
+    p.add_argument("--split-seed", type=NON_NEGATIVE_INT, default=0,
+                   help="seed of the train/validation(/test) split, fixed over the model "
+                        "seeds (default %(default)s)")
+    p.add_argument("--max-shift", type=NON_NEGATIVE_INT, default=0,
+                   help="digits only: add the training images shifted by up to this many "
+                        "pixels in each direction (default %(default)s)")
+    p.set_defaults(func=run_classify, run_files=CLASSIFY_FILES, batch_size=16,
+                   patience=20)
+
+
+def _add_evaluate(p):
+    from linrec.apps.evaluate import MODELS, EvalSettings
+
+    d = EvalSettings()
+    p.add_argument("--out", default="runs/evaluate", help="folder of results.json")
+    p.add_argument("--report", default="docs",
+                   help="folder of evaluation.md; plots go to its img/ (default docs)")
+    p.add_argument("--seeds", type=POSITIVE_INT, default=d.seeds)
+    p.add_argument("--folds", type=POSITIVE_INT, default=d.folds,
+                   help="rolling-origin test periods (default %(default)s)")
+    p.add_argument("--val-days", type=POSITIVE_INT, default=d.val_days)
+    p.add_argument("--test-days", type=POSITIVE_INT, default=d.test_days)
+    p.add_argument("--configs", type=POSITIVE_INT, default=d.configs,
+                   help="tuning configurations per neural model (default %(default)s)")
+    p.add_argument("--steps", type=POSITIVE_INT, default=d.steps,
+                   help="training steps per fit at most (default %(default)s)")
+    p.add_argument("--steps-per-epoch", type=POSITIVE_INT, default=d.steps_per_epoch)
+    p.add_argument("--patience", type=POSITIVE_INT, default=d.patience)
+    p.add_argument("--budget", type=POSITIVE, default=None,
+                   help="seconds per fit at most, the same for every model (default none)")
+    p.add_argument("--models", type=model_list, default=list(MODELS),
+                   help=f"comma-separated, from {','.join(MODELS)} (default all)")
+    p.add_argument("--quick", action="store_true", help="a tiny smoke run (for tests)")
+    p.add_argument("--tuning-from", default=None,
+                   help="reuse the configurations chosen by this earlier results.json "
+                        "instead of tuning")
+    p.add_argument("--from-json", default=None,
+                   help="only rewrite the report and plots from this results.json")
+    p.add_argument("--threads", type=POSITIVE_INT, default=1,
+                   help="Numba and BLAS threads (default %(default)s)")
+    p.add_argument("--device", choices=("cpu",), default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the results.json in --out")
+    p.set_defaults(func=run_evaluate, run_files=("results.json",), resume=False,
+                   r_min=0.0, r_max=0.0)
+
+
 def _check_args(parser, args):
     """parser.error (exit 2) for settings that are fine alone but not together, and for
     an --out that holds an earlier run when neither --resume nor --overwrite is given."""
@@ -439,8 +619,13 @@ def _check_args(parser, args):
         parser.error(f"--horizon {args.horizon} is longer than --lookback "
                      f"{args.lookback}; the seasonal naive baseline needs horizon <= "
                      f"lookback")
+    if getattr(args, "max_shift", 0) and args.dataset != "digits":
+        parser.error(f"--max-shift is for --dataset digits, not {args.dataset}")
+    if getattr(args, "max_shift", 0) > 7:
+        parser.error(f"--max-shift {args.max_shift} moves an 8x8 digit off the image; "
+                     f"use 0 to 7")
     earlier = [name for name in args.run_files if (Path(args.out) / name).exists()]
-    if earlier and not (args.resume or args.overwrite):
+    if earlier and not (args.resume or args.overwrite or getattr(args, "from_json", None)):
         parser.error(f"{args.out} holds an earlier run ({', '.join(earlier)}); pass "
                      f"--resume to continue it or --overwrite to replace it")
 
