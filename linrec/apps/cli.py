@@ -273,6 +273,9 @@ def run_evaluate(args, xp):
     out, docs = Path(args.out), Path(args.report)
     if args.from_json is not None:
         results = json.loads(Path(args.from_json).read_text())
+        if args.note is not None:
+            results["note"] = args.note
+            Path(args.from_json).write_text(json.dumps(results, indent=1))
         write_plots(results, docs / "img")
         write_report(results, docs / "evaluation.md")
         print(f"{docs / 'evaluation.md'} and {docs / 'img'}/eval_*.png rewritten")
@@ -294,6 +297,8 @@ def run_evaluate(args, xp):
     if args.tuning_from is not None:
         tuning = json.loads(Path(args.tuning_from).read_text())["tuning"]
     results = evaluate(series, settings, tuning) | dict(argv=sys.argv[2:])
+    if args.note is not None:
+        results["note"] = args.note
     (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
     write_plots(results, docs / "img")
     write_report(results, docs / "evaluation.md")
@@ -589,6 +594,9 @@ def _add_evaluate(p):
     p.add_argument("--tuning-from", default=None,
                    help="reuse the configurations chosen by this earlier results.json "
                         "instead of tuning")
+    p.add_argument("--note", default=None,
+                   help="a paragraph for the report (kept in the JSON), e.g. what was "
+                        "seen before this run started")
     p.add_argument("--from-json", default=None,
                    help="only rewrite the report and plots from this results.json")
     p.add_argument("--threads", type=POSITIVE_INT, default=1,

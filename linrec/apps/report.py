@@ -155,6 +155,8 @@ def write_report(res, path, img="img"):
     if st["folds"] < 3:
         cut.append(f"{st['folds']} folds instead of the default 3")
     f = res["folds"]
+    reused = any(t.get("reused") for t in res["tuning"].values())
+    steps = "the earlier run's" if reused else st["steps"]
     fold_lines = "\n".join(
         f"- fold {k}: trains on the rows before {b['start']['val']} UTC, validates from "
         f"there, tests from {b['start']['test']} ({st['test_days']} days)"
@@ -168,12 +170,14 @@ next day ({st['horizon']} half-hours) of Victorian electricity demand from the p
 costs) is in the docstring of `linrec.apps.evaluate`.
 {("**Sized down for time:** " + "; ".join(cut) + ".") if cut else ""}
 
+{res.get("note", "")}
+
 Folds ({st['val_days']} validation days before each test period; models refit per fold):
 
 {fold_lines}
 
 Tuning: {st['configs']} configurations per neural model (its default first), trained on
-fold 0 with seed 0, at most {st['steps']} steps of batch {st['batch_size']} each, chosen
+fold 0 with seed 0, at most {steps} steps of batch {st['batch_size']} each, chosen
 by validation loss; the least-squares model chooses its stride and ridge penalty on the
 same validation period. Test numbers were computed once, after every choice was fixed.
 `d_state` is per direction: the unidirectional LRU gets twice the listed state, so its
