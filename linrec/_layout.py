@@ -12,23 +12,26 @@ import numpy as np
 __all__ = ["views", "outer_indices", "empty_like_layout"]
 
 
-def _stride(x, dim):
-    return 0 if x.shape[dim] == 1 else x.strides[dim]
+def _strides(x):
+    """``x``'s strides in bytes, 0 along its dimensions of size 1."""
+    return [0 if n == 1 else s for n, s in zip(x.shape, x.strides)]
 
 
-def _merged_batch(shape, axis, operands):
-    """``[(size, [stride per operand]), ...]`` of the merged batch dims, outer first."""
+def _merged_batch(shape, axis, strides):
+    """``[(size, [stride per operand]), ...]`` of the merged batch dims, outer first;
+    ``strides[i]`` is operand i's :func:`_strides`."""
     dims = [d for d in range(len(shape)) if d != axis and shape[d] != 1]
-    dims.sort(key=lambda d: -abs(_stride(operands[0], d)))
+    if len(dims) > 1:
+        dims.sort(key=lambda d: -abs(strides[0][d]))
     merged = []
     for d in dims:
-        strides = [_stride(x, d) for x in operands]
+        inner = [s[d] for s in strides]
         if merged:
             size, outer = merged[-1]
-            if all(o == s * shape[d] for o, s in zip(outer, strides, strict=True)):
-                merged[-1] = (size * shape[d], strides)
+            if all(o == s * shape[d] for o, s in zip(outer, inner, strict=True)):
+                merged[-1] = (size * shape[d], inner)
                 continue
-        merged.append((shape[d], strides))
+        merged.append((shape[d], inner))
     return merged
 
 
@@ -60,15 +63,16 @@ def views(xp, shape, axis, operands, time_extent, writeable=None):
     """
     expanded = [x if x.ndim == len(shape) else
                 x.reshape((*x.shape[:axis], 1, *x.shape[axis:])) for x in operands]
-    merged = _merged_batch(shape, axis, expanded)
+    strides = [_strides(x) for x in expanded]
+    merged = _merged_batch(shape, axis, strides)
     while len(merged) < 2:
         merged.insert(0, (1, [0] * len(operands)))
     sizes = [size for size, _ in merged]
     out = []
     for i, x in enumerate(expanded):
-        strides = [s[i] for _, s in merged]
         view_shape = (*sizes[:-1], time_extent[i], sizes[-1])
-        view_strides = (*strides[:-1], _stride(x, axis), strides[-1])
+        view_strides = (*[s[i] for _, s in merged[:-1]], strides[i][axis],
+                        merged[-1][1][i])
         flag = None if writeable is None else writeable[i]
         out.append(_as_strided(x, view_shape, view_strides, flag))
     return out

@@ -146,6 +146,9 @@ def _shape(x):
 
 
 def _broadcast_shape(named_shapes):
+    first = named_shapes[0][1]
+    if all(s == first for _, s in named_shapes):
+        return first
     try:
         return np.broadcast_shapes(*[s for _, s in named_shapes])
     except ValueError:
