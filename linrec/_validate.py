@@ -94,7 +94,8 @@ def check_method(method, methods):
 
 
 def _is_scalar(x):
-    return isinstance(x, numbers.Number) and not isinstance(x, np.generic)
+    return type(x) is not np.ndarray and isinstance(x, numbers.Number) and \
+        not isinstance(x, np.generic)
 
 
 def _dtype_of(name, x):
@@ -259,7 +260,7 @@ def as_array(xp, x, dtype):
     Python and NumPy scalars become 0-d arrays of ``xp``: a NumPy scalar (``cp.float32``
     *is* ``np.float32``) must reach a CuPy kernel as a device array, never by value.
     """
-    if isinstance(x, numbers.Number | np.generic):
+    if type(x) is not np.ndarray and isinstance(x, numbers.Number | np.generic):
         return xp.asarray(x, dtype=dtype)
     if x.dtype != dtype:
         return x.astype(dtype)
