@@ -279,6 +279,8 @@ def sum_to(xp, g, shape):
     ``xp`` is the namespace of ``g`` (NumPy, CuPy or ``dask.array``).
     """
     shape = tuple(shape)
+    if tuple(g.shape) == shape:
+        return g
     padded = (1,) * (g.ndim - len(shape)) + shape
     axes = tuple(i for i, (n, m) in enumerate(zip(padded, g.shape, strict=True))
                  if n == 1 and m != 1)
