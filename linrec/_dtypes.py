@@ -32,11 +32,13 @@ DTYPES = (
 SUPPORTED = tuple(row.dtype for row in DTYPES)
 NAMES = tuple(d.name for d in SUPPORTED)
 _BY_DTYPE = {row.dtype: row for row in DTYPES}
+_REAL = {d: np.finfo(d).dtype for d in SUPPORTED}
 
 
 def real_of(dtype):
     """The real dtype of ``dtype``'s precision (``dtype`` itself when real)."""
-    return np.finfo(dtype).dtype
+    real = _REAL.get(dtype)
+    return np.finfo(dtype).dtype if real is None else real
 
 
 # Real pairs first, then mixed, then complex: NumPy's gufunc type resolution picks the

@@ -7,28 +7,37 @@ over. Broadcast operands keep stride 0, so a per-channel ``a`` is never material
 Nothing is copied.
 """
 
+import functools
+
 import numpy as np
 
 __all__ = ["views", "outer_indices", "empty_like_layout"]
 
 
-def _stride(x, dim):
-    return 0 if x.shape[dim] == 1 else x.strides[dim]
+def _strides(shape, strides, ndim, axis):
+    """An operand's strides in bytes, 0 along its dimensions of size 1, with a size-1
+    time dimension inserted at ``axis`` for a batch-only operand (``ndim - 1`` dims)."""
+    if len(shape) < ndim:
+        shape, strides = (*shape[:axis], 1, *shape[axis:]), (*strides[:axis], 0,
+                                                             *strides[axis:])
+    return [0 if n == 1 else s for n, s in zip(shape, strides)]
 
 
-def _merged_batch(shape, axis, operands):
-    """``[(size, [stride per operand]), ...]`` of the merged batch dims, outer first."""
+def _merged_batch(shape, axis, strides):
+    """``[(size, [stride per operand]), ...]`` of the merged batch dims, outer first;
+    ``strides[i]`` is operand i's :func:`_strides`."""
     dims = [d for d in range(len(shape)) if d != axis and shape[d] != 1]
-    dims.sort(key=lambda d: -abs(_stride(operands[0], d)))
+    if len(dims) > 1:
+        dims.sort(key=lambda d: -abs(strides[0][d]))
     merged = []
     for d in dims:
-        strides = [_stride(x, d) for x in operands]
+        inner = [s[d] for s in strides]
         if merged:
             size, outer = merged[-1]
-            if all(o == s * shape[d] for o, s in zip(outer, strides, strict=True)):
-                merged[-1] = (size * shape[d], strides)
+            if all(o == s * shape[d] for o, s in zip(outer, inner, strict=True)):
+                merged[-1] = (size * shape[d], inner)
                 continue
-        merged.append((shape[d], strides))
+        merged.append((shape[d], inner))
     return merged
 
 
@@ -58,20 +67,27 @@ def views(xp, shape, axis, operands, time_extent, writeable=None):
     ``writeable[i]`` false makes NumPy view i read-only (default: as its operand; CuPy
     arrays have no read-only flag, so it does not apply to them).
     """
-    expanded = [x if x.ndim == len(shape) else
-                x.reshape((*x.shape[:axis], 1, *x.shape[axis:])) for x in operands]
-    merged = _merged_batch(shape, axis, expanded)
+    layout = _view_layout(tuple(shape), axis, tuple((x.shape, x.strides) for x in operands),
+                          tuple(time_extent))
+    if writeable is None:
+        writeable = (None,) * len(operands)
+    return [_as_strided(x, view_shape, view_strides, flag)
+            for x, (view_shape, view_strides), flag in zip(operands, layout, writeable)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _view_layout(shape, axis, operands, time_extent):
+    """``((view shape, view strides), ...)`` for operands given as ``(shape, strides)``
+    pairs: a pure function of shapes and strides, cached (small scans repeat them)."""
+    strides = [_strides(s, st, len(shape), axis) for s, st in operands]
+    merged = _merged_batch(shape, axis, strides)
     while len(merged) < 2:
         merged.insert(0, (1, [0] * len(operands)))
     sizes = [size for size, _ in merged]
-    out = []
-    for i, x in enumerate(expanded):
-        strides = [s[i] for _, s in merged]
-        view_shape = (*sizes[:-1], time_extent[i], sizes[-1])
-        view_strides = (*strides[:-1], _stride(x, axis), strides[-1])
-        flag = None if writeable is None else writeable[i]
-        out.append(_as_strided(x, view_shape, view_strides, flag))
-    return out
+    return tuple(
+        ((*sizes[:-1], time_extent[i], sizes[-1]),
+         (*[s[i] for _, s in merged[:-1]], strides[i][axis], merged[-1][1][i]))
+        for i in range(len(operands)))
 
 
 def outer_indices(view):

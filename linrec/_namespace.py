@@ -45,6 +45,8 @@ def namespace_of(**named):
         (use ``linrec.dask``), NumPy masked arrays (their mask would be ignored), or
         arrays of another library.
     """
+    if all(x is None or type(x) is np.ndarray for x in named.values()):
+        return np
     kinds = {name: _kind(x) for name, x in named.items() if x is not None}
     for name, kind in kinds.items():
         if kind == "masked":

@@ -94,7 +94,8 @@ def check_method(method, methods):
 
 
 def _is_scalar(x):
-    return isinstance(x, numbers.Number) and not isinstance(x, np.generic)
+    return type(x) is not np.ndarray and isinstance(x, numbers.Number) and \
+        not isinstance(x, np.generic)
 
 
 def _dtype_of(name, x):
@@ -146,6 +147,9 @@ def _shape(x):
 
 
 def _broadcast_shape(named_shapes):
+    first = named_shapes[0][1]
+    if all(s == first for _, s in named_shapes):
+        return first
     try:
         return np.broadcast_shapes(*[s for _, s in named_shapes])
     except ValueError:
@@ -256,7 +260,7 @@ def as_array(xp, x, dtype):
     Python and NumPy scalars become 0-d arrays of ``xp``: a NumPy scalar (``cp.float32``
     *is* ``np.float32``) must reach a CuPy kernel as a device array, never by value.
     """
-    if isinstance(x, numbers.Number | np.generic):
+    if type(x) is not np.ndarray and isinstance(x, numbers.Number | np.generic):
         return xp.asarray(x, dtype=dtype)
     if x.dtype != dtype:
         return x.astype(dtype)
@@ -275,6 +279,8 @@ def sum_to(xp, g, shape):
     ``xp`` is the namespace of ``g`` (NumPy, CuPy or ``dask.array``).
     """
     shape = tuple(shape)
+    if tuple(g.shape) == shape:
+        return g
     padded = (1,) * (g.ndim - len(shape)) + shape
     axes = tuple(i for i, (n, m) in enumerate(zip(padded, g.shape, strict=True))
                  if n == 1 and m != 1)

@@ -38,3 +38,20 @@ def test_fast_views_equal_as_strided(shape, axis, reverse_strides, monkeypatch):
         np.testing.assert_array_equal(view, want)
         assert np.shares_memory(view, x)
         assert view.flags.writeable == want.flags.writeable
+
+
+@pytest.mark.parametrize("order", ["C", "F", "C", "F"])
+def test_views_follow_each_operands_strides(order):
+    """The view layout is cached by shapes and strides: arrays of one shape but other
+    strides, met one after another, must each be viewed through their own strides."""
+    rng = np.random.default_rng(2)
+    x = np.asarray(rng.permutation(3 * 4 * 5).reshape(3, 4, 5), order=order)
+    batch = np.asarray(rng.permutation(15).reshape(3, 5), order=order)
+    view, batch_view = _layout.views(np, x.shape, 1, [x, batch], [4, 1])
+    assert view.shape[-2] == 4 and view.size == x.size and batch_view.size == batch.size
+    for t in range(4):
+        assert sorted(view[..., t, :].ravel()) == sorted(x[:, t, :].ravel())
+    assert sorted(batch_view.ravel()) == sorted(batch.ravel())
+    rows = view.reshape(-1, 4, view.shape[-1]).transpose(0, 2, 1).reshape(-1, 4)
+    chains = x.transpose(0, 2, 1).reshape(-1, 4)
+    assert {tuple(r) for r in rows} == {tuple(r) for r in chains}

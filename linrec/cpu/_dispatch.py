@@ -17,7 +17,6 @@ compiling the same variant twice. With ``NUMBA_DISABLE_JIT=1`` the kernels are p
 Python functions and ``call`` runs them as such (slowly: for debugging).
 """
 
-import contextlib
 import threading
 
 import numba
@@ -31,15 +30,24 @@ __all__ = ["call", "one_thread"]
 _local = threading.local()
 
 
-@contextlib.contextmanager
-def one_thread():
+class _OneThread:
     """Within it, this Python thread's ``call``s run each kernel's one-thread twin
-    (``kernel.serial``, see ``linrec.cpu._jit.parallel_njit``): no threads are launched."""
-    _local.one_thread = True
-    try:
-        yield
-    finally:
+    (``kernel.serial``, see ``linrec.cpu._jit.parallel_njit``): no threads are launched.
+    A class rather than a generator context manager: entered on every small call."""
+
+    def __enter__(self):
+        _local.one_thread = True
+
+    def __exit__(self, *exc):
         _local.one_thread = False
+
+
+_ONE_THREAD = _OneThread()
+
+
+def one_thread():
+    """The context manager of :class:`_OneThread` (reusable, not reentrant)."""
+    return _ONE_THREAD
 
 
 def _type_of(x):
