@@ -10,7 +10,7 @@ or an empty batch.
 
 import numpy as np
 
-from linrec import _namespace, _validate
+from linrec import _layout, _namespace, _validate
 from linrec.cpu.backend import SCHEDULES
 
 __all__ = ["scan", "scan_vjp", "METHODS"]
@@ -241,18 +241,6 @@ def _unalias_vjp(xp, outs, grad_h, others):
     return fresh(grad_h, out_b), *(fresh(x) for x in others)
 
 
-def _write(xp, out, x, add):
-    """``x`` written (or added, when ``add``) into ``out``; ``out`` itself, or ``x``
-    when ``out`` is None."""
-    if out is None:
-        return x
-    if add:
-        out += x
-    else:
-        out[...] = x
-    return out
-
-
 def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None,
              out=None, accumulate=False, method="auto"):
     """Gradients of a loss through :func:`scan` (the vector-Jacobian product).
@@ -365,7 +353,7 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None,
         grad_h0 = xp.zeros(p.batch, dtype=p.dtype)
         if grad_last is not None:
             grad_h0 = grad_h0 + grad_last
-        grad_b = _write(xp, out_b, grad_b, accumulate)
+        grad_b = _layout.write_into(out_b, grad_b, accumulate)
     else:
         grad_a, grad_b, grad_h0 = _namespace.backend_for(xp).backward(
             p, grad_h, a, h, p.zero_state(xp) if h0_arr is None else h0_arr,
@@ -374,7 +362,8 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None,
     if direct_a is not None and not p.empty:
         grad_a = out_a
     else:
-        grad_a = _write(xp, out_a, _validate.sum_to(xp, grad_a, a_shape), accumulate)
+        grad_a = _validate.sum_to(xp, grad_a, a_shape)
+        grad_a = _layout.write_into(out_a, grad_a, accumulate)
     if h0 is None:
         return grad_a, grad_b, grad_h0
     if not _validate.is_complex(h0) and grad_h0.dtype.kind == "c":

@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["views", "outer_indices", "empty_like_layout"]
+__all__ = ["views", "outer_indices", "empty_like_layout", "write_into"]
 
 
 def _strides(shape, strides, ndim, axis):
@@ -103,3 +103,15 @@ def empty_like_layout(xp, like, shape, dtype):
             not like.flags.c_contiguous:
         return xp.empty(shape, dtype, order="F")
     return xp.empty(shape, dtype)
+
+
+def write_into(out, x, add):
+    """``x`` written (added, when ``add``) into ``out``; ``out`` itself, or ``x`` when
+    ``out`` is None. ``out`` must have ``x``'s shape (or one ``x`` broadcasts to)."""
+    if out is None:
+        return x
+    if add:
+        out += x
+    else:
+        out[...] = x
+    return out

@@ -86,19 +86,7 @@ def backward(problem, grad_h, a, h, h0, grad_last, *, grad_a=None, grad_b=None,
         xp, run, sms = _cupy_launcher()
         grad_h, a, h, h0, grad_last = (_aligned(x) for x in (grad_h, a, h, h0, grad_last))
         ga, gb, gh0 = backward_with(xp, run, sms, problem, grad_h, a, h, h0, grad_last)
-        return _into(grad_a, ga, add), _into(grad_b, gb, add), gh0
-
-
-def _into(out, x, add):
-    """``x`` copied (added, when ``add``) into ``out``; ``x`` itself when ``out`` is
-    None."""
-    if out is None:
-        return x
-    if add:
-        out += x
-    else:
-        out[...] = x
-    return out
+        return _layout.write_into(grad_a, ga, add), _layout.write_into(grad_b, gb, add), gh0
 
 
 def _is_aligned(x):
