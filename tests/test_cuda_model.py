@@ -168,6 +168,25 @@ def test_strided_inplace_and_outer_dims(on_model):
     _close(b, expected, np.complex64)
 
 
+def test_vjp_writes_and_adds_into_given_gradients(on_model):
+    on_model(FEW_SMS)
+    rng = np.random.default_rng(5)
+    a = random_with_phase(rng, (3, 700), np.float32, 0.5, 1.0)
+    b, grad_h = (random_with_phase(rng, (3, 700), np.complex64) for _ in range(2))
+    h = linrec.scan(a, b)
+    grad_a, grad_b, _ = linrec.scan_vjp(grad_h, a, h)
+    into = (np.full_like(grad_a, np.nan), np.full_like(grad_b, np.nan))
+    got = linrec.scan_vjp(grad_h, a, h, out=into)
+    assert got[0] is into[0] and got[1] is into[1]
+    _close(into[0], grad_a, np.float32)
+    _close(into[1], grad_b, np.complex64)
+    before = (np.ones_like(grad_a), np.full_like(grad_b, 2 - 1j))
+    added = tuple(x.copy() for x in before)
+    linrec.scan_vjp(grad_h, a, h, out=added, accumulate=True)
+    _close(added[0], before[0] + grad_a, np.float32)
+    _close(added[1], before[1] + grad_b, np.complex64)
+
+
 @given(
     pair=st.sampled_from(_kernels.PAIRS),
     T=st.integers(1, 1500),

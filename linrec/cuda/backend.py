@@ -85,8 +85,8 @@ def backward(problem, grad_h, a, h, h0, grad_last, *, grad_a=None, grad_b=None,
     with _cupy.require().cuda.Device(h.device.id):
         xp, run, sms = _cupy_launcher()
         grad_h, a, h, h0, grad_last = (_aligned(x) for x in (grad_h, a, h, h0, grad_last))
-        ga, gb, gh0 = backward_with(xp, run, sms, problem, grad_h, a, h, h0, grad_last)
-        return _layout.write_into(grad_a, ga, add), _layout.write_into(grad_b, gb, add), gh0
+        return backward_with(xp, run, sms, problem, grad_h, a, h, h0, grad_last,
+                             grad_a=grad_a, grad_b=grad_b, add=add)
 
 
 def _is_aligned(x):
@@ -193,13 +193,20 @@ def _look_back(xp, run, ta, tb, head, chains):
                            **_single_pass_buffers(xp, ta, tb, tiles)))
 
 
-def backward_with(xp, run, sms, problem, grad_h, a, h, h0, grad_last):
+def backward_with(xp, run, sms, problem, grad_h, a, h, h0, grad_last, *, grad_a=None,
+                  grad_b=None, add=False):
     """:func:`backward` on array module ``xp`` with launcher ``run`` and ``sms`` SMs."""
+    ga, gb, gh0 = _fresh_gradients(xp, run, sms, problem, grad_h, a, h, h0, grad_last)
+    return _layout.write_into(grad_a, ga, add), _layout.write_into(grad_b, gb, add), gh0
+
+
+def _fresh_gradients(xp, run, sms, problem, grad_h, a, h, h0, grad_last):
+    """``(grad_a, grad_b, grad_h0)`` of :func:`backward_with` in new arrays."""
     shape, axis, T = problem.shape, problem.axis, problem.T
     if _copy_to_time_last(h, axis, shape, sms):
         moved = [_time_last(xp, x, axis) for x in (grad_h, a, h)]
-        grads = backward_with(xp, run, sms, _time_last_problem(problem), *moved, h0,
-                              grad_last)
+        grads = _fresh_gradients(xp, run, sms, _time_last_problem(problem), *moved, h0,
+                                 grad_last)
         return xp.moveaxis(grads[0], -1, axis), xp.moveaxis(grads[1], -1, axis), grads[2]
     ta, tb = a.dtype, h.dtype
     grad_b = _layout.empty_like_layout(xp, h, shape, tb)
