@@ -21,7 +21,10 @@ distributed = pytest.importorskip("distributed")
 import linrec  # noqa: E402
 import linrec.dask as ld  # noqa: E402
 
-MEMORY_LIMIT = 400 * 2**20
+# A worker holds about 300 MiB after importing linrec and loading its compiled kernels
+# (measured: 306 MiB peak RSS after one forward and one reverse scan of the workers'
+# block); dask pauses a worker at 80% of its limit, so the limit leaves that headroom.
+MEMORY_LIMIT = 600 * 2**20
 STEPS_PER_CHUNK = 524_288
 CHANNELS = 4
 A = np.linspace(0.99, 0.9999, CHANNELS, dtype=np.float32)[:, None]
@@ -74,7 +77,7 @@ def _expected_blocks(b):
 
 
 def test_scan_larger_than_a_worker_memory_limit(client, tmp_path):
-    b = _inputs(seed=7, chunks_in_time=100)
+    b = _inputs(seed=7, chunks_in_time=160)
     assert b.nbytes >= 2 * MEMORY_LIMIT
     pids = client.run(os.getpid)
     da.to_npy_stack(tmp_path, ld.scan(A, b, h0=H0), axis=1)
@@ -100,7 +103,7 @@ def _die_once(x, marker, block_id=None):
 def test_worker_killed_mid_run_gives_the_right_answer(client, tmp_path):
     marker = str(tmp_path / "killed")
     # Small blocks (same schedule): after the kill, one restarted worker may have to
-    # gather the whole result within its 400 MiB next to its own imports.
+    # gather the whole result within its memory limit next to its own imports.
     b = _inputs(seed=9, chunks_in_time=8, steps_per_chunk=STEPS_PER_CHUNK // 8)
     h = ld.scan(A, b.map_blocks(_die_once, marker, dtype=b.dtype), h0=H0)
     pids = client.run(os.getpid)
