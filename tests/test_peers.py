@@ -7,19 +7,7 @@ import pytest
 
 from linrec.apps.peers import PEERS, fit_peer, make_peer, predict_peer
 from linrec.apps.train import TrainConfig
-
-
-class Arrays:
-    """A dataset of in-memory arrays with ``batch(index) -> (x, y)``."""
-
-    def __init__(self, x, y):
-        self.x, self.y = x, y
-
-    def __len__(self):
-        return len(self.x)
-
-    def batch(self, index):
-        return self.x[index], self.y[index]
+from linrec.nn.fit import ArraySet
 
 
 def _forecast_data(n, steps=13, features=3, horizon=2, seed=0):
@@ -27,7 +15,7 @@ def _forecast_data(n, steps=13, features=3, horizon=2, seed=0):
     x = np.random.default_rng(seed).standard_normal((n, steps, features))
     w = np.random.default_rng(99).standard_normal((features, horizon))
     x, w = x.astype(np.float32), w.astype(np.float32)
-    return Arrays(x, (x[:, -1] @ w)[:, :, None])
+    return ArraySet(x, (x[:, -1] @ w)[:, :, None])
 
 
 def _config(**kw):
@@ -77,7 +65,7 @@ def test_classification_learns():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 3, 240)
     x = (rng.standard_normal((240, 9, 2)) + labels[:, None, None]).astype(np.float32)
-    train, val = Arrays(x[:180], labels[:180]), Arrays(x[180:], labels[180:])
+    train, val = ArraySet(x[:180], labels[:180]), ArraySet(x[180:], labels[180:])
     model = make_peer("gru", 2, 3, d_model=8, pool="mean")
     fit_peer(model, train, val, _config(epochs=8), task="classify")
     accuracy = (predict_peer(model, val.x).argmax(axis=1) == val.y).mean()

@@ -36,7 +36,7 @@ except ImportError as err:
                       "part of the 'model' extra: pip install 'linrec[model]'") from err
 
 from linrec.nn.checkpoint import read_checkpoint, write_checkpoint
-from linrec.nn.fit import evaluate_loss, require_tqdm, threads
+from linrec.nn.fit import ArraySet, evaluate_loss, require_tqdm, threads
 from linrec.nn.model import Model
 from linrec.nn.optim import Adam, clip_grad_norm
 from linrec.nn.schedule import lr_at
@@ -45,19 +45,6 @@ __all__ = ["BLURClassifier", "BLURRegressor", "ESTIMATOR_FORMAT"]
 
 ESTIMATOR_FORMAT = "linrec.nn.estimator/1"
 _DIVERGED = "training diverged"
-
-
-class _Arrays:
-    """The dataset :func:`~linrec.nn.fit.evaluate_loss` reads: ``x[index], y[index]``."""
-
-    def __init__(self, x, y):
-        self.x, self.y = x, y
-
-    def __len__(self):
-        return len(self.x)
-
-    def batch(self, index):
-        return self.x[index], self.y[index]
 
 
 class _BLUREstimator(BaseEstimator):
@@ -170,7 +157,7 @@ class _BLUREstimator(BaseEstimator):
             if reason is None and not n_val:
                 keep = model.host_parameters()      # kept should a later epoch diverge
             elif reason is None:
-                val_loss = evaluate_loss(model, _Arrays(x[val], y[val]))
+                val_loss = evaluate_loss(model, ArraySet(x[val], y[val]))
                 if not math.isfinite(val_loss):
                     reason = f"{_DIVERGED} (validation loss {val_loss})"
                 elif val_loss < best:

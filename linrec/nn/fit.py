@@ -7,7 +7,27 @@ A dataset here is anything with ``__len__`` and ``batch(index) -> (x, y)`` (NumP
 
 import contextlib
 
-__all__ = ["evaluate_loss", "limit_threads", "require_tqdm", "threads"]
+__all__ = ["ArraySet", "evaluate_loss", "limit_threads", "require_tqdm", "threads"]
+
+
+class ArraySet:
+    """In-memory samples ``x``, ``y`` (equal lengths; ValueError otherwise) as a dataset of
+    this module's interface (``__len__``, ``batch(index)``)."""
+
+    def __init__(self, x, y):
+        if len(x) != len(y):
+            raise ValueError(f"{len(x)} inputs but {len(y)} labels")
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def batch(self, index):
+        """``(x, y)`` of the samples ``index``."""
+        return self.x[index], self.y[index]
+
+    def all(self):
+        return self.x, self.y
 
 
 def evaluate_loss(model, data, batch_size=256):

@@ -3,27 +3,9 @@
 import numpy as np
 
 from linrec.apps.data.windows import split_bounds
+from linrec.nn.fit import ArraySet
 
 __all__ = ["ArraySet", "load_digits_sequences", "shifted_copies"]
-
-
-class ArraySet:
-    """In-memory samples with the :class:`~linrec.apps.data.windows.WindowSet` interface."""
-
-    def __init__(self, x, y):
-        if len(x) != len(y):
-            raise ValueError(f"{len(x)} inputs but {len(y)} labels")
-        self.x, self.y = x, y
-
-    def __len__(self):
-        return len(self.x)
-
-    def batch(self, index):
-        """``(x, y)`` of the samples ``index``."""
-        return self.x[index], self.y[index]
-
-    def all(self):
-        return self.x, self.y
 
 
 def shifted_copies(images, max_shift):
