@@ -6,8 +6,9 @@ validation MAE (MW) of each seed and of the seeds' mean forecast (an ensemble). 
 a JSON file and prints a Markdown table. No test data is read.
 
 A change sets configuration keys (``merge``, ``train_stride``, ...) or evaluation
-settings (``steps``: training steps per fit; ``ema``: the decay of the parameter
-average, see :class:`linrec.nn.average.ParameterAverage`). ``--only`` picks changes by
+settings (``steps``: training steps per fit; ``patience``: epochs without a better
+validation loss before early stopping; ``ema``: the decay of the parameter average, see
+:class:`linrec.nn.average.ParameterAverage`). ``--only`` picks changes by
 their key in ``CHANGES``; ``--model`` ablates another neural model of the evaluation.
 
     python benchmarks/blur_ablation.py docs/eval/results.json docs/eval/ablation.json
@@ -26,7 +27,7 @@ from linrec.apps.cli import _limit_threads
 from linrec.apps.data import DATASETS
 from linrec.apps.evaluate import EvalSettings, fit_neural, fold_data, rolling_folds
 
-SETTINGS = ("steps", "ema")
+SETTINGS = ("steps", "ema", "patience")
 CHANGES = {
     "base": ("the evaluation's choice", {}),
     "concat": ("merge: concat (a learned linear merge)", {"merge": "concat"}),
@@ -49,6 +50,12 @@ CHANGES = {
                    {"steps": 400, "ema": 0.995}),
     "stride6_ema_400": ("stride 6, 400 steps, EMA 0.98",
                         {"train_stride": 6, "steps": 400, "ema": 0.98}),
+    "nostop_400": ("400 steps, no early stopping (patience 100)",
+                   {"steps": 400, "patience": 100}),
+    "nostop_ema_400": ("400 steps, no early stopping, EMA 0.98",
+                       {"steps": 400, "patience": 100, "ema": 0.98}),
+    "nostop_ema_800": ("800 steps, no early stopping, EMA 0.98",
+                       {"steps": 800, "patience": 100, "ema": 0.98}),
 }
 
 
@@ -91,7 +98,7 @@ def main(argv=None):
             bar.update(1)
         ensemble = float(np.abs(np.mean(preds, axis=0) - actual).mean())
         rows.append(dict(change=name, config=hp, steps=run.steps,
-                         ema=getattr(run, "ema", None), val_mae=maes,
+                         ema=run.ema, patience=run.patience, val_mae=maes,
                          ensemble_val_mae=ensemble, seconds_to_best=seconds))
         Path(args.out).write_text(json.dumps(
             dict(model=args.model, base=base, seeds=args.seeds, rows=rows), indent=1))

@@ -145,6 +145,19 @@ def _findings(res):
     return "\n".join(lines)
 
 
+def _training_note(st):
+    """What every fit of the final runs got: steps, time budget, parameter average."""
+    text = (f"\nEvery fit of the final runs: at most {st['steps']} steps "
+            f"({st['steps_per_epoch']} per epoch, early stopping after "
+            f"{st['patience']} epochs without a better validation loss)")
+    if st.get("budget") is not None:
+        text += f" and at most {st['budget']:.0f} s"
+    if st.get("ema") is not None:
+        text += (f"; every neural model keeps an exponential moving average of its "
+                 f"parameters (decay {st['ema']}) and is validated and tested with it")
+    return text + "."
+
+
 def write_report(res, path, img="img"):
     """Write the Markdown report of results ``res`` to ``path``; plots are referred to
     as ``{img}/eval_*.png``."""
@@ -182,7 +195,7 @@ by validation loss; the least-squares model chooses its stride and ridge penalty
 same validation period. Test numbers were computed once, after every choice was fixed.
 `d_state` is per direction: the unidirectional LRU gets twice the listed state, so its
 recurrent capacity matches BLUR's two directions. `train_stride` 48 trains on the
-windows that start at midnight, 2 on a window every hour.
+windows that start at midnight, 2 on a window every hour.{_training_note(st)}
 
 {_tuning(res)}
 {_reuse_note(res)}
