@@ -13,6 +13,7 @@ from linrec.apps.evaluate import (
     SPACES,
     EvalSettings,
     candidate_configs,
+    fit_neural,
     fold_data,
     rolling_folds,
 )
@@ -72,6 +73,38 @@ def test_settings_need_blur_and_known_models():
         EvalSettings(models=("lstm", "gru"))
     with pytest.raises(ValueError, match="use names from"):
         EvalSettings(models=("blur", "mamba"))
+
+
+@pytest.mark.parametrize("ema", [0.0, 1.0, 2.0])
+def test_settings_refuse_a_bad_parameter_average(ema):
+    with pytest.raises(ValueError, match="decay"):
+        EvalSettings(ema=ema)
+
+
+@pytest.mark.parametrize("model", ["blur", "lstm"])
+def test_every_neural_model_trains_with_the_settings_average(model, monkeypatch):
+    """The evaluation's ``ema`` reaches the training loop of linrec's models and of the
+    peers alike (the comparison stays fair)."""
+    if model == "lstm":
+        pytest.importorskip("torch")
+    import linrec.apps.peers
+    import linrec.apps.train
+
+    seen = []
+
+    def spy(net, train, val, cfg, label):
+        seen.append(cfg.ema)
+        return dict(history=[dict(seconds=1.0)], best_epoch=0)
+
+    monkeypatch.setattr(linrec.apps.train, "fit", spy)
+    monkeypatch.setattr(linrec.apps.peers, "fit_peer", spy)
+    series = _series()
+    bounds = rolling_folds(len(series.values), 4, 1, val_days=5, test_days=6)[0]
+    data = fold_data(series, bounds, lookback=12, horizon=4)
+    hp = dict(LINREC_DEFAULTS if model == "blur" else DEFAULTS, d_model=8, n_layers=1)
+    for ema in (0.9, None):
+        fit_neural(model, hp, data, 0, EvalSettings(ema=ema, quick=True, progress=False))
+    assert seen == [0.9, None]
 
 
 def test_bootstrap_of_a_constant_difference_is_that_constant():
