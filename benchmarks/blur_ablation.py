@@ -56,6 +56,10 @@ CHANGES = {
                        {"steps": 400, "patience": 100, "ema": 0.98}),
     "nostop_ema_800": ("800 steps, no early stopping, EMA 0.98",
                        {"steps": 800, "patience": 100, "ema": 0.98}),
+    "gate_nostop_400": ("400 steps, no early stopping, merge: gate",
+                        {"steps": 400, "patience": 100, "merge": "gate"}),
+    "concat_nostop_400": ("400 steps, no early stopping, merge: concat",
+                          {"steps": 400, "patience": 100, "merge": "concat"}),
 }
 
 

@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from linrec.nn import GLU, LRU, MLP, BLURBlock, LayerNorm, Linear, RMSNorm
+from linrec.nn.gate import GatedMerge
 from linrec.nn.lru import NU_MIN, ring_init
 from linrec.testing import check_layer
 
@@ -23,6 +24,24 @@ def test_linear(shape):
     rng = np.random.default_rng(1)
     layer = Linear(shape[-1], 3, rng=rng, **F64)
     _assert_small(check_layer(layer, rng.standard_normal(shape), rng))
+
+
+@pytest.mark.parametrize("shape", [(6,), (2, 5, 6), (3, 1, 2)])
+def test_gated_merge(shape):
+    rng = np.random.default_rng(7)
+    layer = GatedMerge(shape[-1] // 2, rng=rng, scale=1.0, **F64)
+    _assert_small(check_layer(layer, rng.standard_normal(shape), rng))
+
+
+def test_gated_merge_mixes_the_halves_by_its_gate():
+    rng = np.random.default_rng(8)
+    layer = GatedMerge(3, rng=rng, **F64)
+    x = rng.standard_normal((2, 4, 6))
+    for value, want in ((-50.0, x[..., 3:]), (50.0, x[..., :3]),
+                        (0.0, 0.5 * (x[..., :3] + x[..., 3:]))):
+        layer.children["gate"].params["W"][...] = 0.0
+        layer.children["gate"].params["b"][...] = value
+        np.testing.assert_allclose(layer.forward(x)[0], want, atol=1e-12)
 
 
 @pytest.mark.parametrize("cls", [LayerNorm, RMSNorm])
@@ -54,6 +73,7 @@ def test_lru(reverse, dims):
 @pytest.mark.parametrize("config", [
     dict(),
     dict(merge="concat"),
+    dict(merge="gate"),
     dict(projection="mlp", norm="rms"),
     dict(bidirectional=False),
 ])

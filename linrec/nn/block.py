@@ -4,6 +4,7 @@ projection, dropout, residual.
     z = norm(x)
     m = LRU_fwd(z) + LRU_bwd(z)                 merge="sum"
     m = Linear([LRU_fwd(z), LRU_bwd(z)])        merge="concat"  (2H -> H)
+    m = g * LRU_fwd(z) + (1 - g) * LRU_bwd(z)   merge="gate"    (g = sigmoid(Linear(..)))
     y = x + dropout(proj(GELU(m)))              proj: GLU or MLP
 
 ``bidirectional=False`` drops the backward LRU (m = LRU_fwd(z)): the unidirectional LRU
@@ -17,6 +18,7 @@ import numpy as np
 
 from linrec.nn._layer import Layer, prefixed
 from linrec.nn.activations import dropout, dropout_backward, gelu, gelu_backward
+from linrec.nn.gate import GatedMerge
 from linrec.nn.linear import Linear
 from linrec.nn.lru import LRU
 from linrec.nn.norm import make_norm
@@ -24,7 +26,7 @@ from linrec.nn.projection import make_projection
 
 __all__ = ["BLURBlock", "MERGES"]
 
-MERGES = ("sum", "concat")
+MERGES = ("sum", "concat", "gate")
 
 
 class BLURBlock(Layer):
@@ -63,6 +65,8 @@ class BLURBlock(Layer):
             self.children["bwd"] = LRU(d_model, d_state, reverse=True, **lru)
             if merge == "concat":
                 self.children["merge"] = Linear(2 * d_model, d_model, rng=rng, **kw)
+            elif merge == "gate":
+                self.children["merge"] = GatedMerge(d_model, rng=rng, **kw)
         self.children["proj"] = make_projection(projection, d_model, rng=rng, **kw)
 
     def forward(self, x, rng=None):
@@ -91,7 +95,7 @@ class BLURBlock(Layer):
         grads.update(prefixed("proj", g))
         dm = gelu_backward(da, c_act)
         dm_fwd = dm_bwd = dm
-        if self.bidirectional and self.merge == "concat":
+        if self.bidirectional and self.merge != "sum":
             dcat, g = ch["merge"].backward(dm, c_merge)
             grads.update(prefixed("merge", g))
             h = dcat.shape[-1] // 2
