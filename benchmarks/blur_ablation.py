@@ -8,8 +8,10 @@ a JSON file and prints a Markdown table. No test data is read.
 A change sets configuration keys (``merge``, ``train_stride``, ...) or evaluation
 settings (``steps``: training steps per fit; ``patience``: epochs without a better
 validation loss before early stopping; ``ema``: the decay of the parameter average, see
-:class:`linrec.nn.average.ParameterAverage`). ``--only`` picks changes by
-their key in ``CHANGES``; ``--model`` ablates another neural model of the evaluation.
+:class:`linrec.nn.average.ParameterAverage`; ``budget``: seconds per fit, None for no
+cap). Each row records how each fit ended (``status``: "budget" when the time cap cut
+it). ``--only`` picks changes by their key in ``CHANGES``; ``--model`` ablates another
+neural model of the evaluation.
 
     python benchmarks/blur_ablation.py docs/eval/results.json docs/eval/ablation.json
     python benchmarks/blur_ablation.py docs/eval/steps200/results.json out.json \
@@ -27,7 +29,7 @@ from linrec.apps.cli import _limit_threads
 from linrec.apps.data import DATASETS
 from linrec.apps.evaluate import EvalSettings, fit_neural, fold_data, rolling_folds
 
-SETTINGS = ("steps", "ema", "patience")
+SETTINGS = ("steps", "ema", "patience", "budget")
 CHANGES = {
     "base": ("the evaluation's choice", {}),
     "concat": ("merge: concat (a learned linear merge)", {"merge": "concat"}),
@@ -57,9 +59,10 @@ CHANGES = {
     "nostop_ema_800": ("800 steps, no early stopping, EMA 0.98",
                        {"steps": 800, "patience": 100, "ema": 0.98}),
     "gate_nostop_400": ("400 steps, no early stopping, merge: gate",
-                        {"steps": 400, "patience": 100, "merge": "gate"}),
+                        {"steps": 400, "patience": 100, "merge": "gate", "budget": None}),
     "concat_nostop_400": ("400 steps, no early stopping, merge: concat",
-                          {"steps": 400, "patience": 100, "merge": "concat"}),
+                          {"steps": 400, "patience": 100, "merge": "concat",
+                           "budget": None}),
 }
 
 
@@ -93,17 +96,19 @@ def main(argv=None):
         hp = dict(base, **{k: v for k, v in change.items() if k not in SETTINGS})
         run = EvalSettings(**{**vars(settings),
                               **{k: v for k, v in change.items() if k in SETTINGS}})
-        preds, maes, seconds = [], [], []
+        preds, maes, seconds, status = [], [], [], []
         for seed in range(args.seeds):
             predict, summary = fit_neural(args.model, hp, data, seed, run)
             preds.append(data.to_units(predict(xv)))
             maes.append(float(np.abs(preds[-1] - actual).mean()))
             seconds.append(summary["seconds_to_best"])
+            status.append(summary["status"])
             bar.update(1)
         ensemble = float(np.abs(np.mean(preds, axis=0) - actual).mean())
         rows.append(dict(change=name, config=hp, steps=run.steps,
                          ema=run.ema, patience=run.patience, val_mae=maes,
-                         ensemble_val_mae=ensemble, seconds_to_best=seconds))
+                         ensemble_val_mae=ensemble, seconds_to_best=seconds,
+                         status=status, budget=run.budget))
         Path(args.out).write_text(json.dumps(
             dict(model=args.model, base=base, seeds=args.seeds, rows=rows), indent=1))
     bar.close()
