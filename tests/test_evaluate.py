@@ -209,3 +209,34 @@ def test_reused_tuning_must_cover_every_model():
     tuning = {"blur": {"chosen": dict(LINREC_DEFAULTS)}}
     with pytest.raises(KeyError, match="linear"):
         evaluate(_series(days=40), settings, tuning)
+
+
+def test_report_command_line_cuts_the_note():
+    from linrec.apps.report import _command
+
+    assert _command(["--seeds", "3", "--note", "a long\nparagraph", "--out", "x"]) == \
+        "--seeds 3 --note '...' --out x"
+    assert _command(["--seeds", "3"]) == "--seeds 3"
+
+
+def test_report_findings_name_the_runs_the_time_cap_cut():
+    from linrec.apps.report import _findings
+
+    def model(mae, capped, steps):
+        fold = dict(MAE=[mae, 0.0], val_MAE=[mae, 0.0])
+        return (dict(folds=[fold], all=dict(MAE=[mae, 0.0])),
+                dict(seconds_to_best=[10.0, 0.0], time_capped=capped),
+                [dict(train=dict(steps=s)) for s in steps])
+
+    parts = {"blur": model(100.0, 0, [40, 40]), "gru": model(120.0, 1, [40, 25]),
+             "lstm": model(110.0, 0, [40, 40])}
+    interval = dict(mean=-1.0, low=-2.0, high=-0.5)
+    res = dict(summary={m: p[0] for m, p in parts.items()},
+               costs={m: p[1] for m, p in parts.items()},
+               runs={m: p[2] for m, p in parts.items()}, folds=[{}],
+               bootstrap=dict(single={"gru": dict(all=interval)}, ensemble={}))
+    line = [t for t in _findings(res).splitlines() if "time cap" in t]
+    assert line == ["- Runs cut by the time cap (`--budget`), so trained on fewer steps "
+                    "than the others: GRU 1 of 2 (25-40 steps)."]
+    parts["gru"][1]["time_capped"] = 0
+    assert "time cap" not in _findings(res)
