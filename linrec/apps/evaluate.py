@@ -11,7 +11,9 @@ Protocol: every neural model gets the same tuning budget, ``configs`` configurat
 (its default first, then a seeded random draw from its space), each trained once on the
 first fold with seed 0 and judged by its best validation loss; the least-squares model
 chooses its stride and ridge penalty on the same validation period. Only then is every
-model refit on every fold with every seed and the test periods forecast, once.
+model refit on every fold with every seed and the test periods forecast, once. The
+training settings (steps, early stopping, the time cap ``budget``, the parameter average
+``ema``) are the same for every neural model, linrec's and the PyTorch peers'.
 
 Costs: training seconds to the best validation epoch (from the run's own history), the
 time per training step and the peak resident set size (RSS) of a fresh process that
