@@ -10,6 +10,7 @@ scalars), then convert the arguments in their own way; the backends receive the
 is computed or copied.
 """
 
+import functools
 import numbers
 from typing import NamedTuple
 
@@ -125,9 +126,27 @@ def _dtype_of(name, x):
     return dtype
 
 
+_WEAK = {complex: 0j, float: 0.0, int: 0}
+
+
 def _result_dtype(named):
-    """NumPy's promotion over (name, value) pairs, restricted to the supported dtypes."""
-    dtype = np.result_type(*[_dtype_of(name, x) for name, x in named if x is not None])
+    """NumPy's promotion over (name, value) pairs, restricted to the supported dtypes.
+
+    Promotion depends only on the arrays' dtypes and the Python scalars' types (NEP 50:
+    scalars are weak, their values do not matter), so it is cached by those."""
+    key = []
+    for name, x in named:
+        if x is not None:
+            dtype = _dtype_of(name, x)
+            key.append(dtype if isinstance(dtype, np.dtype) else
+                       next(t for t in _WEAK if isinstance(dtype, t)))
+    return _promote(tuple(key))
+
+
+@functools.lru_cache(maxsize=256)
+def _promote(key):
+    """:func:`_result_dtype` of dtypes and Python scalar types (``key``), cached."""
+    dtype = np.result_type(*[_WEAK.get(k, k) for k in key])
     if dtype.type not in _SUPPORTED:
         dtype = np.result_type(dtype, np.float32)
     if dtype.type not in _SUPPORTED:
@@ -161,6 +180,8 @@ def _broadcast_shape(named_shapes):
 
 
 def _normalise_axis(axis, ndim, name="axis"):
+    if type(axis) is int and -ndim <= axis < ndim:
+        return axis % ndim
     if not isinstance(axis, numbers.Integral) or isinstance(axis, bool):
         raise TypeError(f"{name} must be an int, got {type(axis).__name__}")
     if not -ndim <= axis < ndim:

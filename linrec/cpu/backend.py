@@ -183,8 +183,11 @@ def forward(problem, a, b, h0, out):
     batch shape (zeros when the caller gave none); ``out`` an array of ``h``'s shape and
     dtype or None.
     """
-    from linrec.cpu import _threading
+    from linrec.cpu import _small, _threading
 
+    found = _small.forward(problem, a, b, h0, out)
+    if found is not None:
+        return found
     p = problem
     h = _layout.empty_like_layout(np, b, p.shape, p.dtype) if out is None else out
     h_last = np.empty(p.batch, p.dtype)
@@ -219,12 +222,15 @@ def backward(problem, grad_h, a, h, h0, grad_last, *, grad_a=None, grad_b=None,
     ``grad_a`` and ``grad_b``, when given, are arrays of those shapes and dtypes that the
     kernels write into (add into when ``add``); fresh ones are allocated otherwise.
     """
-    from linrec.cpu import _threading
+    from linrec.cpu import _small, _threading
 
     p = problem
     ga_shape = p.shape[:p.axis] + (a.shape[p.axis],) + p.shape[p.axis + 1:]
     grad_b = _output(grad_b, h, p.shape, p.dtype, add)
     grad_a = _output(grad_a, h, ga_shape, a.dtype, add)
+    found = _small.backward(p, grad_h, a, h, h0, grad_last, grad_a, grad_b, add)
+    if found is not None:
+        return found
     grad_h0 = np.empty(p.batch, p.dtype)
     views = _views(p.shape, p.axis, [grad_b, grad_h, a, h, grad_a, h0, grad_last, grad_h0],
                    [p.T, p.T, p.T, p.T, a.shape[p.axis], 1, 1, 1],
