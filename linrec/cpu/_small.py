@@ -5,8 +5,9 @@ spend most of its time in the general launcher (``linrec.cpu.backend``): a strid
 per operand, the schedule, per-chain views, the choice of a compiled variant, the thread
 count. Problems of at most ``SMALL_MAX`` elements (``linrec._tuning``) with method
 "auto" and the common layouts skip all that: each operand is reshaped (a view, never a
-copy) to a 2-D ``(chains, time)`` array and one sequential ``nogil`` Numba kernel runs
-the whole problem on the calling thread. The layouts taken here:
+copy) to a C-contiguous 2-D ``(chains, time)`` or ``(time, chains)`` array and one
+sequential ``nogil`` Numba kernel runs the whole problem on the calling thread. The
+layouts taken here:
 
 - the time axis first or last, and every array of the full shape (``b``, ``h``,
   ``grad_h``, the outputs) C-contiguous;
@@ -16,9 +17,10 @@ the whole problem on the calling thread. The layouts taken here:
   reads their row ``i % rows``. ``a`` may be constant in time (extent 1).
 
 :func:`forward` and :func:`backward` return None for anything else, which the general
-path then computes; they compute exactly what it computes (the same recurrence in the
-same order, the sum over time of the gradient of a constant ``a`` in float64 or
-complex128, rounded once), which ``tests/test_small_path.py`` checks against it.
+path then computes. The kernels run the recurrence and its adjoint step by step, in
+order, as the general path's ``rows`` and ``channels`` schedules do (the sum over time
+of the gradient of a constant ``a`` in float64 or complex128, rounded once);
+``tests/test_small_path.py`` compares the two paths and the reference.
 """
 
 import numpy as np
@@ -33,8 +35,9 @@ __all__ = ["forward", "backward", "forward_kernel", "backward_kernel"]
 
 @njit(nogil=True)
 def _forward_rows(a, b, h, h0, h_last, first, step):
-    """Time innermost, four chains interleaved (one chain is a chain of dependent
-    multiply-adds; four keep the core busy), then the rest one by one."""
+    """Time-last ``(n, T)`` arrays: time innermost, four chains interleaved (one
+    chain is a chain of dependent multiply-adds; four keep the core busy), then the
+    rest one by one."""
     n, T = h.shape
     na, Ta = a.shape
     n0 = h0.shape[0]
@@ -62,19 +65,11 @@ def _forward_rows(a, b, h, h0, h_last, first, step):
 
 
 @njit(nogil=True)
-def forward_kernel(a, b, h, h0, h_last, reverse):
-    """``h`` and ``h_last`` of the ``(n, T)`` chains ``b`` (``h`` may be ``b``).
-
-    ``a`` is ``(na, Ta)`` (``Ta`` 1 or T, chain i reads row ``i % na``), ``h0``
-    ``(n0,)`` (chain i starts from ``h0[i % n0]``), ``h_last`` ``(n,)``. Time runs
-    innermost when it is ``h``'s contiguous axis, else the chains do.
-    """
-    n, T = h.shape
-    na, Ta = a.shape
-    first, step = (T - 1, -1) if reverse else (0, 1)
-    if h.strides[1] <= h.strides[0]:
-        _forward_rows(a, b, h, h0, h_last, first, step)
-        return
+def _forward_columns(a, b, h, h0, h_last, first, step):
+    """Time-first ``(T, n)`` arrays: the chains innermost (contiguous), their states
+    kept in ``h_last``."""
+    T, n = h.shape
+    Ta, na = a.shape
     n0 = h0.shape[0]
     for i in range(n):
         h_last[i] = h0[i % n0]
@@ -84,9 +79,28 @@ def forward_kernel(a, b, h, h0, h_last, reverse):
         for j in range(0, n, na):
             for r in range(na):
                 i = j + r
-                s = a[r, ta] * h_last[i] + b[i, t]
+                s = a[ta, r] * h_last[i] + b[t, i]
                 h_last[i] = s
-                h[i, t] = s
+                h[t, i] = s
+
+
+@njit(nogil=True)
+def forward_kernel(a, b, h, h0, h_last, reverse, time_last):
+    """``h`` and ``h_last`` of the chains of ``b`` (``h`` may be ``b``).
+
+    With ``time_last``, ``b`` and ``h`` are ``(n, T)`` and ``a`` is ``(na, Ta)``;
+    otherwise all three are transposed (``(T, n)``, ``(Ta, na)``). ``Ta`` is 1 or T;
+    chain i reads ``a``'s row ``i % na`` and starts from ``h0[i % n0]`` (``h0`` is
+    ``(n0,)``); ``h_last`` is ``(n,)``. Every array is C-contiguous (one compiled
+    variant per dtype pair), so time is innermost in the first case, the chains in the
+    other.
+    """
+    T = h.shape[1] if time_last else h.shape[0]
+    first, step = (T - 1, -1) if reverse else (0, 1)
+    if time_last:
+        _forward_rows(a, b, h, h0, h_last, first, step)
+    else:
+        _forward_columns(a, b, h, h0, h_last, first, step)
 
 
 @njit(nogil=True)
@@ -100,8 +114,9 @@ def _put(out, i, t, value, add):
 @njit(nogil=True)
 def _adjoint_rows(grad_h, a, h, h0, grad_a, grad_b, carry, total, first, step,
                   accumulate, add):
-    """Time innermost, two chains (i and i + 1) interleaved, then a last odd one.
-    Written out: a helper taking arrays would cost a reference count per step."""
+    """Time-last ``(n, T)`` arrays: time innermost, two chains (i and i + 1)
+    interleaved, then a last odd one. Written out: a helper taking arrays would cost a
+    reference count per step."""
     n, T = h.shape
     na, Ta = a.shape
     n0 = h0.shape[0]
@@ -152,47 +167,61 @@ def _adjoint_rows(grad_h, a, h, h0, grad_a, grad_b, carry, total, first, step,
 
 
 @njit(nogil=True)
-def backward_kernel(grad_h, a, h, h0, grad_last, grad_a, grad_b, grad_h0, reverse, add):
+def _adjoint_columns(grad_h, a, h, h0, grad_a, grad_b, carry, total, first, step,
+                     accumulate, add):
+    """Time-first ``(T, n)`` arrays: the chains innermost (contiguous)."""
+    T, n = h.shape
+    Ta, na = a.shape
+    n0 = h0.shape[0]
+    for k in range(T - 1, -1, -1):
+        t = first + step * k
+        ta = t if Ta > 1 else 0
+        for j in range(0, n, na):
+            for r in range(na):
+                i = j + r
+                g = grad_h[t, i] + carry[i]
+                _put(grad_b, t, i, g, add)
+                pg = g * np.conj(h[t - step, i] if k > 0 else h0[i % n0])
+                if accumulate:
+                    total[i] += pg
+                else:
+                    _put(grad_a, t, i, pg, add)
+                carry[i] = np.conj(a[ta, r]) * g
+
+
+@njit(nogil=True)
+def backward_kernel(grad_h, a, h, h0, grad_last, grad_a, grad_b, grad_h0, reverse, add,
+                    time_last):
     """The fused adjoint of :func:`forward_kernel`, from its last step to its first.
 
-    ``grad_h``, ``h``, ``grad_b`` are ``(n, T)``; ``a`` ``(na, Ta)``; ``h0``,
-    ``grad_last`` ``(n0,)``, ``(ng,)`` (read as in :func:`forward_kernel`); ``grad_a``
-    ``(n, Ta)``: with ``Ta`` 1 it receives the sum over time, accumulated in float64 or
-    complex128 and rounded once; ``grad_h0`` ``(n,)``. ``add`` adds into ``grad_a`` and
-    ``grad_b`` instead of writing them. Time runs innermost when it is ``h``'s
-    contiguous axis, else the chains do.
+    ``grad_h``, ``h`` and ``grad_b`` are shaped as ``h`` there, ``a`` and ``grad_a`` as
+    ``a``; ``grad_last`` ``(ng,)`` is read as ``h0``; ``grad_h0`` is ``(n,)``. A
+    ``grad_a`` of time extent 1 receives the sum over time, accumulated in float64 or
+    complex128 and rounded once. ``add`` adds into ``grad_a`` and ``grad_b`` instead of
+    writing them.
     """
-    n, T = h.shape
-    na, Ta = a.shape
-    n0, ng = h0.shape[0], grad_last.shape[0]
-    accumulate = grad_a.shape[1] != T
+    T = h.shape[1] if time_last else h.shape[0]
+    n = grad_h0.shape[0]
+    ng = grad_last.shape[0]
+    accumulate = (grad_a.shape[1] if time_last else grad_a.shape[0]) != T
     first, step = (T - 1, -1) if reverse else (0, 1)
     carry = np.empty(n, grad_h0.dtype)
     total = np.full(n, wide_zero(grad_h0))
     for i in range(n):
         carry[i] = grad_last[i % ng]
-    if h.strides[1] <= h.strides[0]:
+    if time_last:
         _adjoint_rows(grad_h, a, h, h0, grad_a, grad_b, carry, total, first, step,
                       accumulate, add)
     else:
-        for k in range(T - 1, -1, -1):
-            t = first + step * k
-            ta = t if Ta > 1 else 0
-            for j in range(0, n, na):
-                for r in range(na):
-                    i = j + r
-                    g = grad_h[i, t] + carry[i]
-                    _put(grad_b, i, t, g, add)
-                    pg = g * np.conj(h[i, t - step] if k > 0 else h0[i % n0])
-                    if accumulate:
-                        total[i] += pg
-                    else:
-                        _put(grad_a, i, t, pg, add)
-                    carry[i] = np.conj(a[r, ta]) * g
+        _adjoint_columns(grad_h, a, h, h0, grad_a, grad_b, carry, total, first, step,
+                         accumulate, add)
     for i in range(n):
         grad_h0[i] = carry[i]
         if accumulate:
-            _put(grad_a, i, 0, total[i], add)
+            if time_last:
+                _put(grad_a, i, 0, total[i], add)
+            else:
+                _put(grad_a, 0, i, total[i], add)
 
 
 def _broadcasts_by_rows(shape, batch):
@@ -207,10 +236,9 @@ def _broadcasts_by_rows(shape, batch):
 
 
 def _as_chains(x, rows, T, time_last):
-    """``x`` as a ``(rows, T)`` view (-1 rows: as many as needed)."""
-    if time_last:
-        return x.reshape(rows, T)
-    return x.reshape(T, rows).T
+    """``x`` as a ``(rows, T)`` view, or ``(T, rows)`` unless ``time_last`` (-1 rows:
+    as many as needed)."""
+    return x.reshape(rows, T) if time_last else x.reshape(T, rows)
 
 
 def _layout(problem, full, broadcast):
@@ -262,7 +290,7 @@ def forward(problem, a, b, h0, out):
     h_last = np.empty(p.batch, p.dtype)
     forward_kernel(_as_chains(a, -1, a.shape[p.axis], time_last),
                    _as_chains(b, n, T, time_last), _as_chains(h, n, T, time_last),
-                   _state(h0), _state(h_last), p.reverse)
+                   _state(h0), _state(h_last), p.reverse, time_last)
     return h, h_last
 
 
@@ -282,5 +310,5 @@ def backward(problem, grad_h, a, h, h0, grad_last, grad_a, grad_b, add):
         _as_chains(grad_h, n, T, time_last), _as_chains(a, -1, Ta, time_last),
         _as_chains(h, n, T, time_last), _state(h0), _state(grad_last),
         _as_chains(grad_a, n, Ta, time_last), _as_chains(grad_b, n, T, time_last),
-        _state(grad_h0), p.reverse, add)
+        _state(grad_h0), p.reverse, add, time_last)
     return grad_a, grad_b, grad_h0
