@@ -45,7 +45,10 @@ def namespace_of(**named):
         (use ``linrec.dask``), NumPy masked arrays (their mask would be ignored), or
         arrays of another library.
     """
-    if all(x is None or type(x) is np.ndarray for x in named.values()):
+    for x in named.values():
+        if x is not None and type(x) is not np.ndarray:
+            break
+    else:
         return np
     kinds = {name: _kind(x) for name, x in named.items() if x is not None}
     for name, kind in kinds.items():

@@ -22,6 +22,7 @@ __all__ = ["Problem", "scan_problem", "vjp_problem", "coerce", "check_given",
            "check_flag", "check_method", "as_array", "pad_dims", "is_complex", "sum_to"]
 
 _SUPPORTED = tuple(d.type for d in _dtypes.SUPPORTED)
+_NATIVE = frozenset(_dtypes.SUPPORTED)
 
 
 class Problem(NamedTuple):
@@ -63,7 +64,7 @@ class Problem(NamedTuple):
 
 def coerce(name, x):
     """Lists and tuples become NumPy arrays; arrays and scalars pass through."""
-    if not isinstance(x, list | tuple):
+    if type(x) is np.ndarray or not isinstance(x, list | tuple):
         return x
     try:
         return np.asarray(x)
@@ -101,6 +102,8 @@ def _is_scalar(x):
 
 def _dtype_of(name, x):
     """The dtype ``x`` takes part in promotion with (a Python scalar stays weak)."""
+    if type(x) is np.ndarray and x.dtype in _NATIVE:
+        return x.dtype
     if isinstance(x, bool | np.bool_):
         raise TypeError(
             f"{name} is a bool; linrec computes in floating point: pass a float instead"
@@ -166,8 +169,9 @@ def _shape(x):
 
 
 def _broadcast_shape(named_shapes):
-    first = named_shapes[0][1]
-    if all(s == first for _, s in named_shapes):
+    """The broadcast shape of two ``(name, shape)`` pairs; ValueError naming both."""
+    (_, first), (_, second) = named_shapes
+    if first == second:
         return first
     try:
         return np.broadcast_shapes(*[s for _, s in named_shapes])
@@ -233,7 +237,7 @@ def scan_problem(a, b, h0, *, axis, reverse, method):
     numpy.exceptions.AxisError
         ``axis`` out of range.
     """
-    if _is_scalar(_dtype_of("b", b)) or getattr(b, "ndim", 0) == 0:
+    if not isinstance(_dtype_of("b", b), np.dtype) or b.ndim == 0:
         raise ValueError("b must have at least one dimension: the scan axis")
     dtype = _result_dtype([("a", a), ("b", b), ("h0", h0)])
     shape = _broadcast_shape([("a", _shape(a)), ("b", _shape(b))])
@@ -254,7 +258,7 @@ def vjp_problem(grad_h, a, h, h0, grad_last, *, axis, reverse, method):
         ``grad_h`` of another shape than ``h``, an ``a`` that does not broadcast to it.
     """
     for name, x in (("grad_h", grad_h), ("h", h)):
-        if _is_scalar(_dtype_of(name, x)) or x.ndim == 0:
+        if not isinstance(_dtype_of(name, x), np.dtype) or x.ndim == 0:
             raise ValueError(f"{name} must be an array with at least one dimension")
     shape = _shape(h)
     if _shape(grad_h) != shape:

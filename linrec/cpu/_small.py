@@ -263,7 +263,10 @@ def _layout(problem, full, broadcast):
     for x, timed in broadcast:
         if not x.flags.c_contiguous:
             return None
-        x_batch = (x.shape[:-1] if time_last else x.shape[1:]) if timed else x.shape
+        x_shape = x.shape
+        if x_shape == (shape if timed else batch):
+            continue
+        x_batch = (x_shape[:-1] if time_last else x_shape[1:]) if timed else x_shape
         if not _broadcasts_by_rows(x_batch, batch):
             return None
     T = shape[axis]
