@@ -141,6 +141,28 @@ def test_small_path_writes_and_adds_into_out(monkeypatch, case, accumulate, dtyp
     _assert_same(small[:2], (want_a, want_b), dtype)
 
 
+@pytest.mark.parametrize("case", [CASES[0], CASES[5], CASES[6]])
+def test_small_path_with_a_real_a_and_a_complex_b(monkeypatch, case):
+    _, b, h0, axis = _problem(case, 17, np.complex64, seed=10)
+    a, _, _, _ = _problem(case, 17, np.float32, seed=11)
+    general, small, general_calls, small_calls = _both_paths(
+        monkeypatch, lambda: linrec.scan(a, b, h0=h0, axis=axis, return_last=True))
+    assert (general_calls, small_calls) == (0, 1)
+    _assert_same(small, general, np.complex64)
+    h = small[0]
+    assert_scan_close(h, a, b, h0=h0, axis=axis)
+    grad_h = random_with_phase(np.random.default_rng(12), h.shape, np.complex64)
+    general, small, general_calls, small_calls = _both_paths(
+        monkeypatch, lambda: linrec.scan_vjp(grad_h, a, h, h0=h0, axis=axis))
+    assert (general_calls, small_calls) == (0, 1)
+    assert small[0].dtype == np.float32
+    _assert_same(small, general, np.complex64)
+    want_h = reference_scan(a, b, h0, axis=axis)[0]
+    want = reference_scan_vjp(grad_h, a, want_h, h0, axis=axis)
+    for got, expected in zip(small, want, strict=True):
+        assert_close(got, expected, np.complex64, h.size)
+
+
 def test_small_path_computes_in_place(monkeypatch):
     a, b, _, _ = _problem(CASES[0], 255, np.float64, seed=7)
     want = linrec.scan(a, b, method="rows")

@@ -12,11 +12,14 @@ The schedules live in ``SCHEDULES``: a name (what ``method=`` takes) and the fun
 that launch its kernels (``linrec.cpu._parallel``) on one ``(R, T, C)`` problem. Adding a
 schedule is one entry there plus its kernels; ``choose_method`` picks one for "auto".
 
-Problems of at most ``SERIAL_MAX`` elements run on one thread. Which Numba threading
-layer runs the parallel kernels (fork-safe: tbb when Numba can load it, else workqueue,
-never GNU OpenMP unless you choose it) and when launches take a process-wide lock (under
-workqueue only) is decided in ``linrec.cpu._threading``; either way ``linrec.scan`` is
-safe to call from many Python threads and from ``multiprocessing`` children.
+Problems of at most ``SMALL_MAX`` elements with method "auto" and a common layout go
+first to the small-problem path (``linrec.cpu._small``: one sequential kernel, none of
+the above); other problems of at most ``SERIAL_MAX`` elements run on one thread. Which
+Numba threading layer runs the parallel kernels (fork-safe: tbb when Numba can load it,
+else workqueue, never GNU OpenMP unless you choose it) and when launches take a
+process-wide lock (under workqueue only) is decided in ``linrec.cpu._threading``;
+either way ``linrec.scan`` is safe to call from many Python threads and from
+``multiprocessing`` children.
 """
 
 import contextlib
