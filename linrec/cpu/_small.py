@@ -26,6 +26,7 @@ of the gradient of a constant ``a`` in float64 or complex128, rounded once);
 import numpy as np
 
 from linrec._tuning import SMALL_MAX
+from linrec.cpu import backend
 from linrec.cpu._jit import njit
 from linrec.cpu._lanes import wide_zero
 from linrec.cpu.kernels import as_grad
@@ -299,15 +300,20 @@ def forward(problem, a, b, h0, out):
 
 def backward(problem, grad_h, a, h, h0, grad_last, grad_a, grad_b, add):
     """``(grad_a, grad_b, grad_h0)`` as ``linrec.cpu.backend.backward`` computes them,
-    or None when the small path does not take the problem (arguments as there; the
-    outputs ``grad_a`` and ``grad_b`` already given or allocated)."""
-    layout = _layout(problem, (h, grad_h, grad_b),
-                     ((a, True), (grad_a, True), (h0, False), (grad_last, False)))
+    or None when the small path does not take the problem (arguments as there)."""
+    p = problem
+    full = (h, grad_h) if grad_b is None else (h, grad_h, grad_b)
+    broadcast = ((a, True), (h0, False), (grad_last, False))
+    if grad_a is not None:
+        broadcast += ((grad_a, True),)
+    layout = _layout(p, full, broadcast)
     if layout is None:
         return None
     time_last, n, T = layout
-    p = problem
     Ta = a.shape[p.axis]
+    ga_shape = p.shape[:p.axis] + (Ta,) + p.shape[p.axis + 1:]
+    grad_a = backend.output(grad_a, h, ga_shape, a.dtype, add)
+    grad_b = backend.output(grad_b, h, p.shape, p.dtype, add)
     grad_h0 = np.empty(p.batch, p.dtype)
     backward_kernel(
         _as_chains(grad_h, n, T, time_last), _as_chains(a, -1, Ta, time_last),

@@ -37,7 +37,7 @@ from linrec._tuning import (
     SERIAL_MAX,
 )
 
-__all__ = ["forward", "backward", "choose_method", "SCHEDULES", "Schedule"]
+__all__ = ["forward", "backward", "output", "choose_method", "SCHEDULES", "Schedule"]
 
 
 def _views(shape, axis, operands, time_extent, writeable, reverse):
@@ -206,7 +206,7 @@ def forward(problem, a, b, h0, out):
     return h, h_last
 
 
-def _output(given, like, shape, dtype, add):
+def output(given, like, shape, dtype, add):
     """``given``, or a fresh array in ``like``'s layout (zeros when the kernels add)."""
     if given is not None:
         return given
@@ -228,12 +228,12 @@ def backward(problem, grad_h, a, h, h0, grad_last, *, grad_a=None, grad_b=None,
     from linrec.cpu import _small, _threading
 
     p = problem
-    ga_shape = p.shape[:p.axis] + (a.shape[p.axis],) + p.shape[p.axis + 1:]
-    grad_b = _output(grad_b, h, p.shape, p.dtype, add)
-    grad_a = _output(grad_a, h, ga_shape, a.dtype, add)
     found = _small.backward(p, grad_h, a, h, h0, grad_last, grad_a, grad_b, add)
     if found is not None:
         return found
+    ga_shape = p.shape[:p.axis] + (a.shape[p.axis],) + p.shape[p.axis + 1:]
+    grad_b = output(grad_b, h, p.shape, p.dtype, add)
+    grad_a = output(grad_a, h, ga_shape, a.dtype, add)
     grad_h0 = np.empty(p.batch, p.dtype)
     views = _views(p.shape, p.axis, [grad_b, grad_h, a, h, grad_a, h0, grad_last, grad_h0],
                    [p.T, p.T, p.T, p.T, a.shape[p.axis], 1, 1, 1],
