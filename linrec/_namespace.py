@@ -88,12 +88,17 @@ def namespace_of(**named):
     return np
 
 
+_BACKENDS = {}
+
+
 def backend_for(xp):
-    """The backend module for namespace ``xp``: it has ``forward`` and ``backward``."""
-    if xp is np:
-        from linrec.cpu import backend
-
-        return backend
-    from linrec.cuda import backend
-
+    """The backend module for namespace ``xp``: it has ``forward`` and ``backward``.
+    Imported on first use, then looked up (every call of ``linrec.scan`` asks)."""
+    backend = _BACKENDS.get(xp)
+    if backend is None:
+        if xp is np:
+            from linrec.cpu import backend
+        else:
+            from linrec.cuda import backend
+        _BACKENDS[xp] = backend
     return backend
