@@ -59,7 +59,7 @@ class Problem(NamedTuple):
     def zero_state(self, xp):
         """A zero state of namespace ``xp`` that broadcasts to ``batch`` (the default of
         ``h0`` and ``grad_last``)."""
-        return xp.zeros((1,) * len(self.batch), self.dtype)
+        return xp.zeros((1,) * (len(self.shape) - 1), self.dtype)
 
 
 def coerce(name, x):

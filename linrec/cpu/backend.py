@@ -179,6 +179,21 @@ def _schedule(problem, view, threads):
     return SCHEDULES[choose_method(R, T, C, view.strides[-2], view.strides[-1], threads)]
 
 
+_small = None
+
+
+def _small_path():
+    """``linrec.cpu._small``, imported on first use (it imports Numba) and then kept:
+    every call asks, and an import statement costs more than the small kernel's
+    dispatch."""
+    global _small
+    if _small is None:
+        from linrec.cpu import _small as module
+
+        _small = module
+    return _small
+
+
 def forward(problem, a, b, h0, out):
     """``h`` and the final state; see ``linrec.scan`` for the contract.
 
@@ -186,11 +201,11 @@ def forward(problem, a, b, h0, out):
     batch shape (zeros when the caller gave none); ``out`` an array of ``h``'s shape and
     dtype or None.
     """
-    from linrec.cpu import _small, _threading
-
-    found = _small.forward(problem, a, b, h0, out)
+    found = _small_path().forward(problem, a, b, h0, out)
     if found is not None:
         return found
+    from linrec.cpu import _threading
+
     p = problem
     h = _layout.empty_like_layout(np, b, p.shape, p.dtype) if out is None else out
     h_last = np.empty(p.batch, p.dtype)
@@ -225,12 +240,12 @@ def backward(problem, grad_h, a, h, h0, grad_last, *, grad_a=None, grad_b=None,
     ``grad_a`` and ``grad_b``, when given, are arrays of those shapes and dtypes that the
     kernels write into (add into when ``add``); fresh ones are allocated otherwise.
     """
-    from linrec.cpu import _small, _threading
-
     p = problem
-    found = _small.backward(p, grad_h, a, h, h0, grad_last, grad_a, grad_b, add)
+    found = _small_path().backward(p, grad_h, a, h, h0, grad_last, grad_a, grad_b, add)
     if found is not None:
         return found
+    from linrec.cpu import _threading
+
     ga_shape = p.shape[:p.axis] + (a.shape[p.axis],) + p.shape[p.axis + 1:]
     grad_b = output(grad_b, h, p.shape, p.dtype, add)
     grad_a = output(grad_a, h, ga_shape, a.dtype, add)
