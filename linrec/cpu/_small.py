@@ -106,6 +106,7 @@ def forward_kernel(a, b, h, h0, h_last, reverse, time_last):
 
 @njit(nogil=True)
 def _put(out, i, t, value, add):
+    """``out[i, t] = value`` (``+=`` when ``add``), its real part for a real ``out``."""
     if add:
         out[i, t] += as_grad(value, out)
     else:
