@@ -335,7 +335,7 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None,
     a_shape = np.shape(a)
     out_a, out_b = _vjp_out(xp, out, accumulate, a_shape, p)
     a = _validate.pad_dims(xp, _validate.as_array(xp, a, p.a_dtype), len(p.shape))
-    grad_h, h = (_validate.as_array(xp, x, p.dtype) for x in (grad_h, h))
+    grad_h, h = _validate.as_array(xp, grad_h, p.dtype), _validate.as_array(xp, h, p.dtype)
     h0_arr, grad_last = (
         None if x is None else
         _validate.pad_dims(xp, _validate.as_array(xp, x, p.dtype), len(p.batch))

@@ -45,7 +45,10 @@ def namespace_of(**named):
         (use ``linrec.dask``), NumPy masked arrays (their mask would be ignored), or
         arrays of another library.
     """
-    if all(x is None or type(x) is np.ndarray for x in named.values()):
+    for x in named.values():
+        if x is not None and type(x) is not np.ndarray:
+            break
+    else:
         return np
     kinds = {name: _kind(x) for name, x in named.items() if x is not None}
     for name, kind in kinds.items():
@@ -85,12 +88,17 @@ def namespace_of(**named):
     return np
 
 
+_BACKENDS = {}
+
+
 def backend_for(xp):
-    """The backend module for namespace ``xp``: it has ``forward`` and ``backward``."""
-    if xp is np:
-        from linrec.cpu import backend
-
-        return backend
-    from linrec.cuda import backend
-
+    """The backend module for namespace ``xp``: it has ``forward`` and ``backward``.
+    Imported on first use, then looked up (every call of ``linrec.scan`` asks)."""
+    backend = _BACKENDS.get(xp)
+    if backend is None:
+        if xp is np:
+            from linrec.cpu import backend
+        else:
+            from linrec.cuda import backend
+        _BACKENDS[xp] = backend
     return backend

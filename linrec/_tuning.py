@@ -12,7 +12,9 @@ CPU (``linrec.cpu``):
 - ``CHANNELS_MIN``: the fewest contiguous channels for the ``channels`` schedule;
 - ``CHANNEL_BLOCK``: channel blocks of the ``channels`` schedule are multiples of it;
 - ``CHANNEL_BYTES``: the shortest row segment (in bytes) a ``channels`` task gets;
-- ``SERIAL_MAX``: problems of at most this many elements run on one thread.
+- ``SERIAL_MAX``: problems of at most this many elements run on one thread;
+- ``SMALL_MAX``: problems of at most this many elements (and a common layout) run as
+  one sequential kernel, without the general launcher (``linrec.cpu._small``).
 
 CUDA (``linrec.cuda``):
 
@@ -24,7 +26,7 @@ CUDA (``linrec.cuda``):
 
 __all__ = [
     "LANES", "CHUNK_MIN", "CHANNELS_MIN", "CHANNEL_BLOCK", "CHANNEL_BYTES", "SERIAL_MAX",
-    "WARP", "WARPS", "BYTES_PER_THREAD", "BLOCKS_PER_SM", "MIN_BLOCKS_PER_SM",
+    "SMALL_MAX", "WARP", "WARPS", "BYTES_PER_THREAD", "BLOCKS_PER_SM", "MIN_BLOCKS_PER_SM",
     "items_for",
 ]
 
@@ -34,6 +36,7 @@ CHANNELS_MIN = 8
 CHANNEL_BLOCK = 16
 CHANNEL_BYTES = 4096
 SERIAL_MAX = 2**16
+SMALL_MAX = 2**14
 
 WARP = 32
 WARPS = 4

@@ -10,6 +10,7 @@ scalars), then convert the arguments in their own way; the backends receive the
 is computed or copied.
 """
 
+import functools
 import numbers
 from typing import NamedTuple
 
@@ -21,6 +22,7 @@ __all__ = ["Problem", "scan_problem", "vjp_problem", "coerce", "check_given",
            "check_flag", "check_method", "as_array", "pad_dims", "is_complex", "sum_to"]
 
 _SUPPORTED = tuple(d.type for d in _dtypes.SUPPORTED)
+_NATIVE = frozenset(_dtypes.SUPPORTED)
 
 
 class Problem(NamedTuple):
@@ -57,12 +59,12 @@ class Problem(NamedTuple):
     def zero_state(self, xp):
         """A zero state of namespace ``xp`` that broadcasts to ``batch`` (the default of
         ``h0`` and ``grad_last``)."""
-        return xp.zeros((1,) * len(self.batch), self.dtype)
+        return xp.zeros((1,) * (len(self.shape) - 1), self.dtype)
 
 
 def coerce(name, x):
     """Lists and tuples become NumPy arrays; arrays and scalars pass through."""
-    if not isinstance(x, list | tuple):
+    if type(x) is np.ndarray or not isinstance(x, list | tuple):
         return x
     try:
         return np.asarray(x)
@@ -100,6 +102,8 @@ def _is_scalar(x):
 
 def _dtype_of(name, x):
     """The dtype ``x`` takes part in promotion with (a Python scalar stays weak)."""
+    if type(x) is np.ndarray and x.dtype in _NATIVE:
+        return x.dtype
     if isinstance(x, bool | np.bool_):
         raise TypeError(
             f"{name} is a bool; linrec computes in floating point: pass a float instead"
@@ -125,9 +129,27 @@ def _dtype_of(name, x):
     return dtype
 
 
+_WEAK = {complex: 0j, float: 0.0, int: 0}
+
+
 def _result_dtype(named):
-    """NumPy's promotion over (name, value) pairs, restricted to the supported dtypes."""
-    dtype = np.result_type(*[_dtype_of(name, x) for name, x in named if x is not None])
+    """NumPy's promotion over (name, value) pairs, restricted to the supported dtypes.
+
+    Promotion depends only on the arrays' dtypes and the Python scalars' types (NEP 50:
+    scalars are weak, their values do not matter), so it is cached by those."""
+    key = []
+    for name, x in named:
+        if x is not None:
+            dtype = _dtype_of(name, x)
+            key.append(dtype if isinstance(dtype, np.dtype) else
+                       next(t for t in _WEAK if isinstance(dtype, t)))
+    return _promote(tuple(key))
+
+
+@functools.lru_cache(maxsize=256)
+def _promote(key):
+    """:func:`_result_dtype` of dtypes and Python scalar types (``key``), cached."""
+    dtype = np.result_type(*[_WEAK.get(k, k) for k in key])
     if dtype.type not in _SUPPORTED:
         dtype = np.result_type(dtype, np.float32)
     if dtype.type not in _SUPPORTED:
@@ -147,8 +169,9 @@ def _shape(x):
 
 
 def _broadcast_shape(named_shapes):
-    first = named_shapes[0][1]
-    if all(s == first for _, s in named_shapes):
+    """The broadcast shape of two ``(name, shape)`` pairs; ValueError naming both."""
+    (_, first), (_, second) = named_shapes
+    if first == second:
         return first
     try:
         return np.broadcast_shapes(*[s for _, s in named_shapes])
@@ -161,6 +184,8 @@ def _broadcast_shape(named_shapes):
 
 
 def _normalise_axis(axis, ndim, name="axis"):
+    if type(axis) is int and -ndim <= axis < ndim:
+        return axis % ndim
     if not isinstance(axis, numbers.Integral) or isinstance(axis, bool):
         raise TypeError(f"{name} must be an int, got {type(axis).__name__}")
     if not -ndim <= axis < ndim:
@@ -212,7 +237,7 @@ def scan_problem(a, b, h0, *, axis, reverse, method):
     numpy.exceptions.AxisError
         ``axis`` out of range.
     """
-    if _is_scalar(_dtype_of("b", b)) or getattr(b, "ndim", 0) == 0:
+    if not isinstance(_dtype_of("b", b), np.dtype) or b.ndim == 0:
         raise ValueError("b must have at least one dimension: the scan axis")
     dtype = _result_dtype([("a", a), ("b", b), ("h0", h0)])
     shape = _broadcast_shape([("a", _shape(a)), ("b", _shape(b))])
@@ -233,7 +258,7 @@ def vjp_problem(grad_h, a, h, h0, grad_last, *, axis, reverse, method):
         ``grad_h`` of another shape than ``h``, an ``a`` that does not broadcast to it.
     """
     for name, x in (("grad_h", grad_h), ("h", h)):
-        if _is_scalar(_dtype_of(name, x)) or x.ndim == 0:
+        if not isinstance(_dtype_of(name, x), np.dtype) or x.ndim == 0:
             raise ValueError(f"{name} must be an array with at least one dimension")
     shape = _shape(h)
     if _shape(grad_h) != shape:

@@ -12,11 +12,14 @@ The schedules live in ``SCHEDULES``: a name (what ``method=`` takes) and the fun
 that launch its kernels (``linrec.cpu._parallel``) on one ``(R, T, C)`` problem. Adding a
 schedule is one entry there plus its kernels; ``choose_method`` picks one for "auto".
 
-Problems of at most ``SERIAL_MAX`` elements run on one thread. Which Numba threading
-layer runs the parallel kernels (fork-safe: tbb when Numba can load it, else workqueue,
-never GNU OpenMP unless you choose it) and when launches take a process-wide lock (under
-workqueue only) is decided in ``linrec.cpu._threading``; either way ``linrec.scan`` is
-safe to call from many Python threads and from ``multiprocessing`` children.
+Problems of at most ``SMALL_MAX`` elements with method "auto" and a common layout go
+first to the small-problem path (``linrec.cpu._small``: one sequential kernel, none of
+the above); other problems of at most ``SERIAL_MAX`` elements run on one thread. Which
+Numba threading layer runs the parallel kernels (fork-safe: tbb when Numba can load it,
+else workqueue, never GNU OpenMP unless you choose it) and when launches take a
+process-wide lock (under workqueue only) is decided in ``linrec.cpu._threading``;
+either way ``linrec.scan`` is safe to call from many Python threads and from
+``multiprocessing`` children.
 """
 
 import contextlib
@@ -34,7 +37,7 @@ from linrec._tuning import (
     SERIAL_MAX,
 )
 
-__all__ = ["forward", "backward", "choose_method", "SCHEDULES", "Schedule"]
+__all__ = ["forward", "backward", "output", "choose_method", "SCHEDULES", "Schedule"]
 
 
 def _views(shape, axis, operands, time_extent, writeable, reverse):
@@ -176,6 +179,21 @@ def _schedule(problem, view, threads):
     return SCHEDULES[choose_method(R, T, C, view.strides[-2], view.strides[-1], threads)]
 
 
+_small = None
+
+
+def _small_path():
+    """``linrec.cpu._small``, imported on first use (it imports Numba) and then kept:
+    every call asks, and an import statement costs more than the small kernel's
+    dispatch."""
+    global _small
+    if _small is None:
+        from linrec.cpu import _small as module
+
+        _small = module
+    return _small
+
+
 def forward(problem, a, b, h0, out):
     """``h`` and the final state; see ``linrec.scan`` for the contract.
 
@@ -183,6 +201,9 @@ def forward(problem, a, b, h0, out):
     batch shape (zeros when the caller gave none); ``out`` an array of ``h``'s shape and
     dtype or None.
     """
+    found = _small_path().forward(problem, a, b, h0, out)
+    if found is not None:
+        return found
     from linrec.cpu import _threading
 
     p = problem
@@ -200,7 +221,7 @@ def forward(problem, a, b, h0, out):
     return h, h_last
 
 
-def _output(given, like, shape, dtype, add):
+def output(given, like, shape, dtype, add):
     """``given``, or a fresh array in ``like``'s layout (zeros when the kernels add)."""
     if given is not None:
         return given
@@ -219,12 +240,15 @@ def backward(problem, grad_h, a, h, h0, grad_last, *, grad_a=None, grad_b=None,
     ``grad_a`` and ``grad_b``, when given, are arrays of those shapes and dtypes that the
     kernels write into (add into when ``add``); fresh ones are allocated otherwise.
     """
+    p = problem
+    found = _small_path().backward(p, grad_h, a, h, h0, grad_last, grad_a, grad_b, add)
+    if found is not None:
+        return found
     from linrec.cpu import _threading
 
-    p = problem
     ga_shape = p.shape[:p.axis] + (a.shape[p.axis],) + p.shape[p.axis + 1:]
-    grad_b = _output(grad_b, h, p.shape, p.dtype, add)
-    grad_a = _output(grad_a, h, ga_shape, a.dtype, add)
+    grad_b = output(grad_b, h, p.shape, p.dtype, add)
+    grad_a = output(grad_a, h, ga_shape, a.dtype, add)
     grad_h0 = np.empty(p.batch, p.dtype)
     views = _views(p.shape, p.axis, [grad_b, grad_h, a, h, grad_a, h0, grad_last, grad_h0],
                    [p.T, p.T, p.T, p.T, a.shape[p.axis], 1, 1, 1],
