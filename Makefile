@@ -45,7 +45,7 @@ test: $(STAMP) lint
 # the plans cut long rows into segments early and keep the channel tests small.
 test-gpu-stand-in: $(STAMP)
 	LINREC_FAKE_CUPY=1 LINREC_FAKE_CUPY_SMS=4 $(PY) -m pytest -q -p no:cacheprovider \
-		tests/test_fake_cupy.py tests/test_cuda_gpu.py
+		tests/test_fake_cupy.py tests/test_cuda_gpu.py tests/test_small_path.py
 
 nvcc-check: $(STAMP)
 	$(PY) -m pytest -q tests/test_cuda_compile.py tests/test_cuda_emulated.py
