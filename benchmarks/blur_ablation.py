@@ -5,7 +5,14 @@ variant with ``--seeds`` seeds under the evaluation's settings, and reports the
 validation MAE (MW) of each seed and of the seeds' mean forecast (an ensemble). Writes
 a JSON file and prints a Markdown table. No test data is read.
 
+A change sets configuration keys (``merge``, ``train_stride``, ...) or evaluation
+settings (``steps``: training steps per fit; ``ema``: the decay of the parameter
+average, see :class:`linrec.nn.average.ParameterAverage`). ``--only`` picks changes by
+their key in ``CHANGES``; ``--model`` ablates another neural model of the evaluation.
+
     python benchmarks/blur_ablation.py docs/eval/results.json docs/eval/ablation.json
+    python benchmarks/blur_ablation.py docs/eval/steps200/results.json out.json \
+        --only steps400 steps800
 """
 
 import argparse
@@ -19,15 +26,30 @@ from linrec.apps.cli import _limit_threads
 from linrec.apps.data import DATASETS
 from linrec.apps.evaluate import EvalSettings, fit_neural, fold_data, rolling_folds
 
-CHANGES = (
-    ("the evaluation's choice", {}),
-    ("merge: concat (a learned linear merge)", {"merge": "concat"}),
-    ("ring r_max 0.99", {"r_max": 0.99}),
-    ("2 blocks", {"n_layers": 2}),
-    ("no dropout", {"dropout": 0.0}),
-    ("windows at midnight and noon (stride 24)", {"train_stride": 24}),
-    ("twice the steps", {"steps": 2}),
-)
+SETTINGS = ("steps", "ema")
+CHANGES = {
+    "base": ("the evaluation's choice", {}),
+    "concat": ("merge: concat (a learned linear merge)", {"merge": "concat"}),
+    "r099": ("ring r_max 0.99", {"r_max": 0.99}),
+    "depth2": ("2 blocks", {"n_layers": 2}),
+    "nodrop": ("no dropout", {"dropout": 0.0}),
+    "stride24": ("windows at midnight and noon (stride 24)", {"train_stride": 24}),
+    "steps200": ("200 steps", {"steps": 200}),
+    "steps400": ("400 steps", {"steps": 400}),
+    "steps800": ("800 steps", {"steps": 800}),
+    "stride6_400": ("windows every 3 hours (stride 6), 400 steps",
+                    {"train_stride": 6, "steps": 400}),
+    "stride6_800": ("windows every 3 hours (stride 6), 800 steps",
+                    {"train_stride": 6, "steps": 800}),
+    "stride2_800": ("windows every hour (stride 2), 800 steps",
+                    {"train_stride": 2, "steps": 800}),
+    "ema_400": ("400 steps, parameter average (EMA 0.98)", {"steps": 400, "ema": 0.98}),
+    "ema_800": ("800 steps, parameter average (EMA 0.98)", {"steps": 800, "ema": 0.98}),
+    "ema995_400": ("400 steps, parameter average (EMA 0.995)",
+                   {"steps": 400, "ema": 0.995}),
+    "stride6_ema_400": ("stride 6, 400 steps, EMA 0.98",
+                        {"train_stride": 6, "steps": 400, "ema": 0.98}),
+}
 
 
 def main(argv=None):
@@ -35,12 +57,16 @@ def main(argv=None):
     p.add_argument("results")
     p.add_argument("out")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--only", nargs="+", choices=list(CHANGES), default=list(CHANGES))
+    p.add_argument("--model", default="blur", choices=("blur", "lru", "lstm", "gru",
+                                                        "transformer"))
     args = p.parse_args(argv)
     from tqdm.auto import tqdm
 
     _limit_threads(1)
     res = json.loads(Path(args.results).read_text())
-    base = res["tuning"]["blur"]["chosen"]
+    base = res["tuning"][args.model]["chosen"]
+    changes = [CHANGES[k] for k in args.only]
     keys = ("folds", "val_days", "test_days", "lookback", "horizon", "steps",
             "steps_per_epoch", "patience", "batch_size", "budget")
     settings = EvalSettings(**{k: res["settings"][k] for k in keys}, progress=False)
@@ -51,24 +77,25 @@ def main(argv=None):
     xv, yv = data.sets["val"].all()
     actual = data.to_units(yv)
     rows = []
-    bar = tqdm(total=len(CHANGES) * args.seeds, desc="ablation", file=sys.stderr)
-    for name, change in CHANGES:
-        hp = dict(base, **{k: v for k, v in change.items() if k != "steps"})
+    bar = tqdm(total=len(changes) * args.seeds, desc="ablation", file=sys.stderr)
+    for name, change in changes:
+        hp = dict(base, **{k: v for k, v in change.items() if k not in SETTINGS})
         run = EvalSettings(**{**vars(settings),
-                              "steps": settings.steps * change.get("steps", 1)})
+                              **{k: v for k, v in change.items() if k in SETTINGS}})
         preds, maes, seconds = [], [], []
         for seed in range(args.seeds):
-            predict, summary = fit_neural("blur", hp, data, seed, run)
+            predict, summary = fit_neural(args.model, hp, data, seed, run)
             preds.append(data.to_units(predict(xv)))
             maes.append(float(np.abs(preds[-1] - actual).mean()))
             seconds.append(summary["seconds_to_best"])
             bar.update(1)
         ensemble = float(np.abs(np.mean(preds, axis=0) - actual).mean())
-        rows.append(dict(change=name, config=hp, steps=run.steps, val_mae=maes,
+        rows.append(dict(change=name, config=hp, steps=run.steps,
+                         ema=getattr(run, "ema", None), val_mae=maes,
                          ensemble_val_mae=ensemble, seconds_to_best=seconds))
+        Path(args.out).write_text(json.dumps(
+            dict(model=args.model, base=base, seeds=args.seeds, rows=rows), indent=1))
     bar.close()
-    Path(args.out).write_text(json.dumps(dict(base=base, seeds=args.seeds, rows=rows),
-                                         indent=1))
     print("| change | val MAE per seed | mean ± sd | ensemble | s to best |")
     print("|---|---|---|---|---|")
     for r in rows:

@@ -288,7 +288,8 @@ def run_evaluate(args, xp):
             seeds=args.seeds, folds=args.folds, val_days=args.val_days,
             test_days=args.test_days, configs=args.configs, steps=args.steps,
             steps_per_epoch=args.steps_per_epoch, patience=args.patience,
-            budget=args.budget, models=tuple(args.models), progress=not args.quiet)
+            budget=args.budget, ema=args.ema, models=tuple(args.models),
+            progress=not args.quiet)
     except ValueError as err:
         raise SystemExit(f"python -m linrec evaluate: {err}") from None
     if args.quick:
@@ -600,6 +601,9 @@ def _add_evaluate(p):
     p.add_argument("--patience", type=POSITIVE_INT, default=d.patience)
     p.add_argument("--budget", type=POSITIVE, default=None,
                    help="seconds per fit at most, the same for every model (default none)")
+    p.add_argument("--ema", type=POSITIVE, default=None,
+                   help="decay of the parameter average (an EMA, in (0, 1)) every neural "
+                        "model trains with and is judged by (default none)")
     p.add_argument("--models", type=model_list, default=list(MODELS),
                    help=f"comma-separated, from {','.join(MODELS)} (default all)")
     p.add_argument("--quick", action="store_true", help="a tiny smoke run (for tests)")

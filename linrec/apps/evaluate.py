@@ -33,6 +33,7 @@ from linrec.apps.data.forecast import ForecastData
 from linrec.apps.data.windows import Standardiser, WindowSet, window_starts
 from linrec.apps.metrics import forecast_metrics
 from linrec.apps.stats import block_bootstrap
+from linrec.nn.average import ParameterAverage
 
 __all__ = ["EvalSettings", "MODELS", "NEURAL", "rolling_folds", "fold_data",
            "candidate_configs", "evaluate"]
@@ -66,7 +67,10 @@ class EvalSettings:
     """The sizes of an evaluation; see the module docstring. ``steps`` caps the training
     steps of each fit (``steps // steps_per_epoch`` epochs with early stopping after
     ``patience`` epochs without a better validation loss); ``budget`` caps its seconds
-    (None: no cap). ``quick`` shrinks the models for a smoke run."""
+    (None: no cap). ``ema``: every neural model, linrec's and the peers alike, keeps an
+    exponential moving average of its parameters with this decay and is validated and
+    tested with it (:class:`linrec.nn.average.ParameterAverage`; None: no average).
+    ``quick`` shrinks the models for a smoke run."""
 
     seeds: int = 5
     folds: int = 3
@@ -80,6 +84,7 @@ class EvalSettings:
     patience: int = 4
     batch_size: int = 32
     budget: float | None = None
+    ema: float | None = None
     models: tuple = MODELS
     quick: bool = False
     bootstrap_block: int = 7
@@ -94,6 +99,8 @@ class EvalSettings:
             raise ValueError("models must include 'blur': the report compares BLUR with "
                              "every other model")
         self.models = tuple(m for m in MODELS if m in self.models)
+        if self.ema is not None:
+            ParameterAverage({}, self.ema)
 
 
 def rolling_folds(n_rows, steps_per_day, folds, val_days, test_days, min_train_days=28):
@@ -180,7 +187,7 @@ def _train_config(settings, hp, seed):
                        steps_per_epoch=settings.steps_per_epoch, lr=hp["lr"],
                        weight_decay=hp["weight_decay"], warmup=min(30, settings.steps // 4),
                        patience=settings.patience, seed=seed,
-                       budget_seconds=settings.budget, progress=False)
+                       budget_seconds=settings.budget, ema=settings.ema, progress=False)
 
 
 def _predictor(model, net):

@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from linrec.apps.train import TrainConfig
+from linrec.nn.average import ParameterAverage
 from linrec.nn.schedule import lr_at
 
 __all__ = ["PEERS", "POOLS", "make_peer", "fit_peer", "predict_peer"]
@@ -184,7 +185,7 @@ def fit_peer(model, train, val, config=None, *, task="forecast", label="peer"):
     config : linrec.apps.train.TrainConfig
         The fields ``epochs, batch_size, steps_per_epoch, lr, weight_decay, clip,
         schedule, warmup, step_every, step_gamma, patience, seed, budget_seconds,
-        eval_batch_size, progress`` apply as in :func:`linrec.apps.train.fit`
+        eval_batch_size, progress, ema`` apply as in :func:`linrec.apps.train.fit`
         (``ssm_lr_scale``, ``decoupled`` and the checkpoint fields do not: there is no
         recurrence group, and AdamW's decay is decoupled).
 
@@ -215,6 +216,9 @@ def fit_peer(model, train, val, config=None, *, task="forecast", label="peer"):
     lr = functools.partial(lr_at, base_lr=cfg.lr, total_steps=cfg.epochs * n_steps,
                            kind=cfg.schedule, warmup=cfg.warmup, step_every=cfg.step_every,
                            step_gamma=cfg.step_gamma)
+    params = dict(model.named_parameters())
+    avg = None if cfg.ema is None else ParameterAverage(
+        {k: p.detach() for k, p in params.items()}, cfg.ema)
     best = (math.inf, -1, {k: v.clone() for k, v in model.state_dict().items()})
     history, step, bad, status, message = [], 0, 0, None, None
     start = time.perf_counter()
@@ -240,6 +244,9 @@ def fit_peer(model, train, val, config=None, *, task="forecast", label="peer"):
                                                f"{step}; lower the learning rate")
                 break
             opt.step()
+            if avg is not None:
+                with torch.no_grad():
+                    avg.update({k: p.detach() for k, p in params.items()})
             losses.append(value)
             step += 1
             bar.update(1)
@@ -249,6 +256,8 @@ def fit_peer(model, train, val, config=None, *, task="forecast", label="peer"):
                 break
         if status == "diverged" or not losses:
             break
+        if avg is not None:
+            live = _swap_parameters(torch, params, avg.average())
         val_loss = _val_loss(torch, model, val, loss, task, cfg.eval_batch_size)
         history.append(dict(epoch=epoch, train_loss=float(np.mean(losses)),
                             val_loss=val_loss, steps=len(losses),
@@ -261,6 +270,8 @@ def fit_peer(model, train, val, config=None, *, task="forecast", label="peer"):
                          {k: v.clone() for k, v in model.state_dict().items()}), 0
         else:
             bad += 1
+        if avg is not None:
+            _swap_parameters(torch, params, live)
         if status is not None:
             break
         if bad >= cfg.patience:
@@ -275,6 +286,16 @@ def fit_peer(model, train, val, config=None, *, task="forecast", label="peer"):
     return dict(status=status, message=message, epochs=len(history), steps=step,
                 best_val=best[0], best_epoch=best[1], history=history,
                 seconds=time.perf_counter() - start)
+
+
+def _swap_parameters(torch, params, values):
+    """Copy ``values`` (name -> tensor) into ``params`` in place; returns copies of the
+    values they held."""
+    with torch.no_grad():
+        old = {k: p.detach().clone() for k, p in params.items()}
+        for k, p in params.items():
+            p.copy_(values[k])
+    return old
 
 
 def predict_peer(model, x, batch_size=256):

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from linrec._host import to_numpy
+from linrec.nn.average import ParameterAverage
 from linrec.nn.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
 from linrec.nn.fit import evaluate_loss, require_tqdm
 from linrec.nn.model import Model
@@ -46,7 +47,10 @@ class TrainConfig:
     samples each epoch; None: one full pass). ``budget_seconds`` stops training (after
     the current step) once exceeded. ``patience`` epochs without a better validation loss
     stop it early; the best parameters are restored at the end either way.
-    ``checkpoint_every`` steps the checkpoint is also written mid-epoch.
+    ``checkpoint_every`` steps the checkpoint is also written mid-epoch. ``ema``: the
+    decay of an exponential moving average of the parameters after every step
+    (:class:`linrec.nn.average.ParameterAverage`; None: no average); the validation
+    loss, the best parameters and the trained model are then the average's.
 
     ValueError for a value out of range (naming the field).
     """
@@ -69,6 +73,7 @@ class TrainConfig:
     eval_batch_size: int = 256
     progress: bool = True
     checkpoint_every: int = 25
+    ema: float | None = None
 
     def __post_init__(self):
         positive = ("epochs", "batch_size", "steps_per_epoch", "lr", "ssm_lr_scale",
@@ -83,6 +88,8 @@ class TrainConfig:
                     and (value > 0 if name in positive else value >= 0)):
                 raise ValueError(f"TrainConfig.{name}={value!r}; it must be a finite "
                                  f"number {'> 0' if name in positive else '>= 0'}")
+        if self.ema is not None:
+            ParameterAverage({}, self.ema)
 
 
 def _steps_per_epoch(cfg, n):
@@ -116,10 +123,13 @@ class _State:
         return {k: getattr(self, k) for k in self.FIELDS}
 
 
-def _save(path, model, opt, state, cfg, n_train):
+def _save(path, model, opt, avg, state, cfg, n_train):
     t, moments = opt.state()
     arrays = {f"param/{k}": v for k, v in model.host_parameters().items()}
     arrays.update({f"adam/{k}": to_numpy(v, copy=True) for k, v in moments.items()})
+    if avg is not None:
+        arrays.update({f"ema/{k}": to_numpy(v, copy=True)
+                       for k, v in avg.state()[1].items()})
     arrays.update({f"best/{k}": v for k, v in state.best_params.items()})
     meta = dict(model=model.config, train=asdict(cfg), n_train=n_train, adam_t=t,
                 **state.meta())
@@ -127,7 +137,7 @@ def _save(path, model, opt, state, cfg, n_train):
     state.saved_step = state.step
 
 
-def _restore(path, model, opt, state, cfg, n_train, n_steps):
+def _restore(path, model, opt, avg, state, cfg, n_train, n_steps):
     """Load the run in ``path`` into model, opt and state. ResumeError when it was
     trained with other settings, another model or another training set size;
     CheckpointError when the file is malformed or inconsistent."""
@@ -160,7 +170,8 @@ def _restore(path, model, opt, state, cfg, n_train, n_steps):
                               f"{position}, step {step}, adam_t {meta['adam_t']})")
     params = model.parameters()
     parts = {}
-    for prefix in ("param/", "adam/m/", "adam/v/", "best/"):
+    prefixes = ("param/", "adam/m/", "adam/v/", "best/") + ("ema/",) * (avg is not None)
+    for prefix in prefixes:
         part = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
         if part.keys() != params.keys() or any(
                 v.shape != params[k].shape for k, v in part.items()):
@@ -169,6 +180,8 @@ def _restore(path, model, opt, state, cfg, n_train, n_steps):
     model.set_parameters(parts["param/"], source=str(path))
     opt.load_state(meta["adam_t"], {**{f"m/{k}": v for k, v in parts["adam/m/"].items()},
                                     **{f"v/{k}": v for k, v in parts["adam/v/"].items()}})
+    if avg is not None:
+        avg.load_state(step, parts["ema/"])
     for key in _State.FIELDS:
         setattr(state, key, meta[key])
     state.best_params = parts["best/"]
@@ -236,11 +249,12 @@ def fit(model, train, val, config=None, *, checkpoint=None, resume=False, overwr
     opt = Adam(model.parameters(), groups=model.param_groups(), lr=cfg.lr,
                weight_decay=cfg.weight_decay, decoupled=cfg.decoupled,
                lr_scale={"recurrence": cfg.ssm_lr_scale})
+    avg = None if cfg.ema is None else ParameterAverage(model.parameters(), cfg.ema)
     state = _State(model.host_parameters())
     n_steps = _steps_per_epoch(cfg, len(train))
     if checkpoint is not None and Path(checkpoint).exists():
         if resume:
-            _restore(checkpoint, model, opt, state, cfg, len(train), n_steps)
+            _restore(checkpoint, model, opt, avg, state, cfg, len(train), n_steps)
         elif overwrite:
             Path(checkpoint).unlink()
         else:
@@ -255,7 +269,7 @@ def fit(model, train, val, config=None, *, checkpoint=None, resume=False, overwr
     lr = functools.partial(lr_at, base_lr=cfg.lr, total_steps=cfg.epochs * n_steps,
                            kind=cfg.schedule, warmup=cfg.warmup, step_every=cfg.step_every,
                            step_gamma=cfg.step_gamma)
-    save = functools.partial(_save, checkpoint, model, opt, state, cfg, len(train))
+    save = functools.partial(_save, checkpoint, model, opt, avg, state, cfg, len(train))
 
     def over_budget():
         return cfg.budget_seconds is not None and \
@@ -290,6 +304,8 @@ def fit(model, train, val, config=None, *, checkpoint=None, resume=False, overwr
                                    f"was applied")
                 break
             opt.step(grads, lr(state.step))
+            if avg is not None:
+                avg.update(model.parameters())
             state.losses.append(loss)
             state.position += 1
             state.step += 1
@@ -313,6 +329,9 @@ def fit(model, train, val, config=None, *, checkpoint=None, resume=False, overwr
                     break
         if status is not None:
             break
+        if avg is not None:
+            live = model.host_parameters()
+            model.set_parameters(avg.average())
         val_loss = evaluate_loss(model, val, cfg.eval_batch_size)
         if not (math.isfinite(val_loss) and _finite(model.parameters())):
             status = "diverged"
@@ -333,6 +352,8 @@ def fit(model, train, val, config=None, *, checkpoint=None, resume=False, overwr
             state.best_params = model.host_parameters()
         else:
             state.bad_epochs += 1
+        if avg is not None:
+            model.set_parameters(live)
         if state.bad_epochs >= cfg.patience:
             status, message = "early_stopped", \
                 f"no better validation loss for {cfg.patience} epochs"
