@@ -15,6 +15,7 @@
 """
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import math
@@ -260,7 +261,9 @@ def run_classify(args, xp):
     args.lrs = args.lrs or [args.lr]
     return classify.run_classify(args, xp,
                                  model_kwargs={**_model_kwargs(args), "pool": args.pool},
-                                 config=_train_config(args, args.budget_seconds))
+                                 config=dataclasses.replace(
+                                     _train_config(args, args.budget_seconds),
+                                     ema=args.ema))
 
 
 def run_evaluate(args, xp):
@@ -572,6 +575,10 @@ def _add_classify(sub):
     p.add_argument("--max-crop", type=FRACTION, default=0.1,
                    help="UEA only: the most of a series' span a copy cuts at each end "
                         "(default %(default)s)")
+    p.add_argument("--ema", type=Bounded(float, 0.0, 1.0, low_open=True, high_open=True),
+                   default=None,
+                   help="decay of the parameter average (an EMA, in (0, 1)) every neural "
+                        "model trains with and is judged by (default none)")
     p.add_argument("--pool", choices=("mean", "last+mean"), default="mean",
                    help="BLUR's pooling over time before the head (default %(default)s)")
     p.add_argument("--validation-only", action="store_true",
