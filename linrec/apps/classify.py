@@ -7,6 +7,7 @@ the one with the best validation accuracy (ties: the lower validation loss), and
 then read its test accuracy, once. Logistic regression on the flattened series picks
 its C on validation the same way. Each model's chosen runs are also reported as a
 seed ensemble (mean of their softmax probabilities), labelled as an ensemble.
+Tuning runs (``--validation-only``) train the same way and read no test accuracy.
 """
 
 import dataclasses
@@ -115,7 +116,9 @@ def run_classify(args, xp, *, model_kwargs, config):
     ``args.out``. ``model_kwargs`` are BLUR's :class:`~linrec.nn.Model` arguments
     (``d_model`` and ``seed`` are set per run); ``config`` is the
     :class:`~linrec.apps.train.TrainConfig` of every run (``lr`` and ``seed`` set per
-    run). Returns the results dict."""
+    run). With ``args.validation_only`` (for tuning) no test accuracy is read: the
+    chosen candidates' validation accuracy and loss are printed and written instead,
+    and logistic regression is skipped. Returns the results dict."""
     from tqdm.auto import tqdm
 
     from linrec.apps.train import ResumeError
@@ -163,7 +166,8 @@ def run_classify(args, xp, *, model_kwargs, config):
     bar.close()
     results = dict(
         dataset=args.dataset, n_classes=n_classes, split_seed=args.split_seed,
-        max_shift=args.max_shift, copies=args.copies, max_crop=args.max_crop, sizes={s: len(d) for s, d in sets.items()},
+        max_shift=args.max_shift, copies=args.copies, max_crop=args.max_crop,
+        sizes={s: len(d) for s, d in sets.items()},
         steps=int(sets["test"].x.shape[1]), channels=int(sets["test"].x.shape[2]),
         seeds=seeds, candidates=[dict(width=w, lr=lr) for w, lr in candidates],
         model=model_kwargs, train=dataclasses.asdict(config),
