@@ -199,6 +199,7 @@ def test_classify_job(tmp_path, capsys, dataset):
     (["--dataset", "digits", "--max-shift", "8"], "off the image"),
     (["--dataset", "digits", "--copies", "1"], "--copies is for"),
     (["--dataset", "BasicMotions", "--max-crop", "0.5"], "--max-crop 0.5"),
+    (["--ema", "1"], "--ema"),
     (["--models", "blur,rnn"], "distinct names"),
     (["--lrs", "0.01,-1"], "not a finite number"),
 ])
@@ -217,12 +218,14 @@ def test_classify_validation_only_reads_no_test(tmp_path, capsys, monkeypatch):
     out = tmp_path / "val"
     assert main(["classify", "--dataset", "BasicMotions", "--models", "blur",
                  "--seeds", "2", "--validation-only", "--pool", "last+mean",
-                 "--copies", "1", "--lrs", "0.01,0.003", "--out", str(out), *TINY]) == 0
+                 "--copies", "1", "--ema", "0.9", "--lrs", "0.01,0.003", "--out", str(out),
+                 *TINY]) == 0
     assert "validation accuracy (%) of 8 samples" in capsys.readouterr().out
     results = json.loads((out / "results.json").read_text())
     assert results["validation_only"] and "accuracy" not in results
     assert "ensemble" not in results and "logistic" not in results
     assert results["model"]["pool"] == "last+mean" and results["copies"] == 1
+    assert results["train"]["ema"] == 0.9
     assert results["sizes"]["train"] == 2 * 32
     runs = results["runs"]["blur"]
     assert [r["seed"] for r in runs] == [0, 1]
