@@ -10,7 +10,7 @@ import pytest
 from linrec.apps.cli import main
 from linrec.apps.data import load_digits_sequences
 from linrec.apps.data.digits import shifted_copies
-from linrec.apps.data.uea import load_uea, resample
+from linrec.apps.data.uea import cropped_copies, load_uea, resample
 
 TINY = ["--epochs", "2", "--batch-size", "8", "--d-state", "2", "--layers", "1",
         "--widths", "8", "--quiet"]
@@ -78,6 +78,55 @@ def test_basic_motions_keeps_its_series_and_labels():
 def test_loader_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         load_uea(**kwargs)
+
+
+def test_cropped_copies_cut_and_stretch():
+    t = np.arange(11.0)
+    series = [np.stack([2.0 * t + 1.0, -t]), np.stack([t[:5], t[:5] ** 2])]
+    out = cropped_copies(series, 7, 3, 0.2, np.random.default_rng(5))
+    assert out.shape == (6, 7, 2)
+    # the copies are in the outer order: copy k of series i is row k * 2 + i
+    for k in range(3):
+        first = out[2 * k]  # a straight line stays one: each channel, evenly spaced
+        steps = np.diff(first[:, 1])
+        np.testing.assert_allclose(steps, steps[0])
+        start, end = -first[0, 1], -first[-1, 1]
+        assert 0.0 <= start <= 0.2 * 10 and 10 - 0.2 * 10 <= end <= 10
+        np.testing.assert_allclose(first[:, 0], 2.0 * np.linspace(start, end, 7) + 1.0)
+        assert start > 0.0 and end < 10.0  # the cuts are random, not zero
+    again = cropped_copies(series, 7, 3, 0.2, np.random.default_rng(5))
+    np.testing.assert_array_equal(out, again)  # a seed fixes the cuts
+    other = cropped_copies(series, 7, 3, 0.2, np.random.default_rng(6))
+    assert not np.array_equal(out, other)
+    plain = cropped_copies(series, 7, 2, 0.0, np.random.default_rng(0))
+    np.testing.assert_array_equal(plain[1], resample(series[1], 7))  # no cut: resample
+    assert cropped_copies(series, 7, 0, 0.2, np.random.default_rng(0)).shape == (0, 7, 2)
+    for kwargs, match in [(dict(copies=-1), "copies"), (dict(copies=1.5), "copies"),
+                          (dict(max_crop=0.5), "max_crop")]:
+        args = dict(copies=1, max_crop=0.1) | kwargs
+        with pytest.raises(ValueError, match=match):
+            cropped_copies(series, 7, rng=np.random.default_rng(0), **args)
+
+
+def test_uea_augmentation_touches_training_only():
+    pytest.importorskip("aeon")
+    plain = load_uea("JapaneseVowels")[0]
+    aug = load_uea("JapaneseVowels", copies=2)[0]
+    n = len(plain["train"])
+    assert aug["train"].x.shape == (3 * n, 26, 12) and aug["train"].x.dtype == np.float32
+    np.testing.assert_array_equal(aug["train"].y, np.tile(plain["train"].y, 3))
+    np.testing.assert_array_equal(aug["train"].x[:n], plain["train"].x)  # originals first
+    assert not np.array_equal(aug["train"].x[n:2 * n], plain["train"].x)
+    for split in ("val", "test"):
+        np.testing.assert_array_equal(aug[split].x, plain[split].x)
+        np.testing.assert_array_equal(aug[split].y, plain[split].y)
+    # the copies are standardised with the originals' statistics: close to, not exactly,
+    # zero mean and unit deviation
+    x = aug["train"].x[n:].astype(np.float64)
+    np.testing.assert_allclose(x.mean(axis=(0, 1)), 0.0, atol=0.1)
+    np.testing.assert_allclose(x.std(axis=(0, 1)), 1.0, atol=0.1)
+    np.testing.assert_array_equal(load_uea("JapaneseVowels", copies=2)[0]["train"].x,
+                                  aug["train"].x)
 
 
 def test_missing_aeon_names_the_extra(monkeypatch, tmp_path):
@@ -148,6 +197,9 @@ def test_classify_job(tmp_path, capsys, dataset):
 @pytest.mark.parametrize("argv, match", [
     (["--dataset", "BasicMotions", "--max-shift", "1"], "--max-shift is for"),
     (["--dataset", "digits", "--max-shift", "8"], "off the image"),
+    (["--dataset", "digits", "--copies", "1"], "--copies is for"),
+    (["--dataset", "BasicMotions", "--max-crop", "0.5"], "--max-crop 0.5"),
+    (["--ema", "1"], "--ema"),
     (["--models", "blur,rnn"], "distinct names"),
     (["--lrs", "0.01,-1"], "not a finite number"),
 ])
@@ -156,6 +208,34 @@ def test_classify_bad_arguments(tmp_path, capsys, argv, match):
         main(["classify", "--out", str(tmp_path), *argv, *TINY])
     assert err.value.code == 2
     assert match in capsys.readouterr().err
+
+
+def test_classify_validation_only_reads_no_test(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("aeon")
+    from linrec.apps import classify
+
+    monkeypatch.setattr(classify, "_logistic", lambda sets: pytest.fail("test read"))
+    out = tmp_path / "val"
+    assert main(["classify", "--dataset", "BasicMotions", "--models", "blur",
+                 "--seeds", "2", "--validation-only", "--pool", "last+mean",
+                 "--copies", "1", "--ema", "0.9", "--lrs", "0.01,0.003", "--out", str(out),
+                 *TINY]) == 0
+    assert "validation accuracy (%) of 8 samples" in capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    assert results["validation_only"] and "accuracy" not in results
+    assert "ensemble" not in results and "logistic" not in results
+    assert results["model"]["pool"] == "last+mean" and results["copies"] == 1
+    assert results["train"]["ema"] == 0.9
+    assert results["sizes"]["train"] == 2 * 32
+    runs = results["runs"]["blur"]
+    assert [r["seed"] for r in runs] == [0, 1]
+    for run in runs:
+        assert "test_accuracy" not in run
+        best = max(run["candidates"], key=lambda t: (t["val_accuracy"], -t["val_loss"]))
+        assert (run["lr"], run["val_loss"]) == (best["lr"], best["val_loss"])
+    val = results["validation"]["blur"]
+    assert val["accuracy"]["per_seed"] == [r["val_accuracy"] for r in runs]
+    assert val["loss"]["mean"] == pytest.approx(np.mean([r["val_loss"] for r in runs]))
 
 
 def test_classify_refuses_resume(tmp_path, capsys):

@@ -7,6 +7,7 @@ the one with the best validation accuracy (ties: the lower validation loss), and
 then read its test accuracy, once. Logistic regression on the flattened series picks
 its C on validation the same way. Each model's chosen runs are also reported as a
 seed ensemble (mean of their softmax probabilities), labelled as an ensemble.
+Tuning runs (``--validation-only``) train the same way and read no test accuracy.
 """
 
 import dataclasses
@@ -19,7 +20,8 @@ import numpy as np
 
 from linrec._host import to_numpy
 
-__all__ = ["MODELS", "DATASETS", "load_task", "run_classify", "markdown_table"]
+__all__ = ["MODELS", "DATASETS", "load_task", "run_classify", "markdown_table",
+           "validation_table"]
 
 MODELS = ("blur", "lstm", "gru", "transformer")
 NAMES = {"blur": "BLUR (linrec)", "lstm": "LSTM (PyTorch)", "gru": "GRU (PyTorch)",
@@ -28,20 +30,27 @@ DATASETS = ("JapaneseVowels", "BasicMotions", "digits")
 LOGISTIC_C = (0.01, 0.1, 1.0, 10.0)
 
 
-def load_task(name, *, seed=0, max_shift=0, val_fraction=0.2):
+def load_task(name, *, seed=0, max_shift=0, copies=0, max_crop=0.1, val_fraction=0.2):
     """``(sets, n_classes)``: "train", "val", "test" ArraySets of x (n, T, C) float32
     and integer labels for one of :data:`DATASETS`. ``seed`` fixes the split (digits:
     the shuffle before its 60/20/20 split; UEA: the validation holdout from the
-    archive's training split); ``max_shift`` augments digits' training images."""
+    archive's training split); ``max_shift`` augments digits' training images,
+    ``copies`` and ``max_crop`` the UEA training series (see
+    :func:`~linrec.apps.data.uea.load_uea`). ValueError for an augmentation of the
+    other kind of data."""
     from linrec.apps.data import load_digits_sequences
     from linrec.apps.data.uea import load_uea
 
     if name == "digits":
+        if copies:
+            raise ValueError(f"copies={copies} is for the UEA archives only; use "
+                             f"max_shift for the digits")
         return load_digits_sequences(seed=seed, max_shift=max_shift), 10
     if max_shift:
         raise ValueError(f"max_shift={max_shift} is for the digits only; drop it for "
                          f"{name}")
-    sets, classes = load_uea(name, seed=seed, val_fraction=val_fraction)
+    sets, classes = load_uea(name, seed=seed, val_fraction=val_fraction, copies=copies,
+                             max_crop=max_crop)
     return sets, len(classes)
 
 
@@ -107,7 +116,9 @@ def run_classify(args, xp, *, model_kwargs, config):
     ``args.out``. ``model_kwargs`` are BLUR's :class:`~linrec.nn.Model` arguments
     (``d_model`` and ``seed`` are set per run); ``config`` is the
     :class:`~linrec.apps.train.TrainConfig` of every run (``lr`` and ``seed`` set per
-    run). Returns the results dict."""
+    run). With ``args.validation_only`` (for tuning) no test accuracy is read: the
+    chosen candidates' validation accuracy and loss are printed and written instead,
+    and logistic regression is skipped. Returns the results dict."""
     from tqdm.auto import tqdm
 
     from linrec.apps.train import ResumeError
@@ -119,8 +130,10 @@ def run_classify(args, xp, *, model_kwargs, config):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     sets, n_classes = load_task(args.dataset, seed=args.split_seed,
-                                max_shift=args.max_shift)
+                                max_shift=args.max_shift, copies=args.copies,
+                                max_crop=args.max_crop)
     test_y = sets["test"].y
+    validation_only = getattr(args, "validation_only", False)
     seeds = list(range(args.seed, args.seed + args.seeds))
     candidates = [(w, lr) for w in args.widths for lr in args.lrs]
     runs = {kind: [] for kind in args.models}
@@ -141,31 +154,59 @@ def run_classify(args, xp, *, model_kwargs, config):
                                   seconds=summary["seconds"], predict=predict))
                 bar.update(1)
             chosen = max(tried, key=lambda t: (t["val_accuracy"], -t["val_loss"]))
-            p = chosen["predict"](sets["test"].x)
-            probs[kind].append(p)
-            runs[kind].append(dict(seed=seed, width=chosen["width"], lr=chosen["lr"],
-                                   val_accuracy=chosen["val_accuracy"],
-                                   test_accuracy=_accuracy(p, test_y),
-                                   candidates=[{k: v for k, v in t.items()
-                                                if k != "predict"} for t in tried]))
+            run = dict(seed=seed, width=chosen["width"], lr=chosen["lr"],
+                       val_accuracy=chosen["val_accuracy"], val_loss=chosen["val_loss"],
+                       candidates=[{k: v for k, v in t.items() if k != "predict"}
+                                   for t in tried])
+            if not validation_only:
+                p = chosen["predict"](sets["test"].x)
+                probs[kind].append(p)
+                run["test_accuracy"] = _accuracy(p, test_y)
+            runs[kind].append(run)
     bar.close()
-    logistic, _ = _logistic(sets)
     results = dict(
         dataset=args.dataset, n_classes=n_classes, split_seed=args.split_seed,
-        max_shift=args.max_shift, sizes={s: len(d) for s, d in sets.items()},
+        max_shift=args.max_shift, copies=args.copies, max_crop=args.max_crop,
+        sizes={s: len(d) for s, d in sets.items()},
         steps=int(sets["test"].x.shape[1]), channels=int(sets["test"].x.shape[2]),
         seeds=seeds, candidates=[dict(width=w, lr=lr) for w, lr in candidates],
-        model=model_kwargs, train=dataclasses.asdict(config), logistic=logistic,
-        accuracy={kind: _summary([r["test_accuracy"] for r in runs[kind]])
-                  for kind in args.models},
-        ensemble={kind: _accuracy(np.mean(probs[kind], axis=0), test_y)
-                  for kind in args.models},
-        runs=runs, argv=sys.argv[1:], seconds=time.perf_counter() - start,
+        model=model_kwargs, train=dataclasses.asdict(config),
+        validation={kind: dict(accuracy=_summary([r["val_accuracy"] for r in runs[kind]]),
+                               loss=_summary([r["val_loss"] for r in runs[kind]]))
+                    for kind in args.models},
+        runs=runs, argv=sys.argv[1:], validation_only=validation_only,
     )
-    print(markdown_table(results))
+    if not validation_only:
+        results["logistic"] = _logistic(sets)[0]
+        results["accuracy"] = {kind: _summary([r["test_accuracy"] for r in runs[kind]])
+                               for kind in args.models}
+        results["ensemble"] = {kind: _accuracy(np.mean(probs[kind], axis=0), test_y)
+                               for kind in args.models}
+    results["seconds"] = time.perf_counter() - start
+    print(validation_table(results) if validation_only else markdown_table(results))
     (out / "results.json").write_text(json.dumps(results, indent=2, default=float))
     print(f"results.json in {out}")
     return results
+
+
+def validation_table(results):
+    """The validation accuracy (%) and loss of the chosen candidates of ``results`` (as
+    :func:`run_classify` returns them) as a Markdown table: mean ± sd over seeds and the
+    per-seed values. No test accuracy is read for it."""
+    n = len(results["seeds"])
+    lines = [f"{results['dataset']}: validation accuracy (%) of "
+             f"{results['sizes']['val']} samples and validation loss, {n} seeds",
+             "",
+             "| model | accuracy mean ± sd | per seed | loss mean ± sd | per seed |",
+             "|---|---|---|---|---|"]
+    for kind, val in results["validation"].items():
+        acc, loss = val["accuracy"], val["loss"]
+        lines.append(
+            f"| {NAMES[kind]} | {100 * acc['mean']:.2f} ± {100 * acc['sd']:.2f} | "
+            + ", ".join(f"{100 * v:.1f}" for v in acc["per_seed"])
+            + f" | {loss['mean']:.4f} ± {loss['sd']:.4f} | "
+            + ", ".join(f"{v:.4f}" for v in loss["per_seed"]) + " |")
+    return "\n".join(lines)
 
 
 def markdown_table(results):

@@ -15,6 +15,7 @@
 """
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import math
@@ -258,8 +259,11 @@ def run_classify(args, xp):
 
         torch.set_num_threads(args.threads)
     args.lrs = args.lrs or [args.lr]
-    return classify.run_classify(args, xp, model_kwargs=_model_kwargs(args),
-                                 config=_train_config(args, args.budget_seconds))
+    return classify.run_classify(args, xp,
+                                 model_kwargs={**_model_kwargs(args), "pool": args.pool},
+                                 config=dataclasses.replace(
+                                     _train_config(args, args.budget_seconds),
+                                     ema=args.ema))
 
 
 def run_evaluate(args, xp):
@@ -565,6 +569,21 @@ def _add_classify(sub):
     p.add_argument("--max-shift", type=NON_NEGATIVE_INT, default=0,
                    help="digits only: add the training images shifted by up to this many "
                         "pixels in each direction (default %(default)s)")
+    p.add_argument("--copies", type=NON_NEGATIVE_INT, default=0,
+                   help="UEA only: add this many randomly cropped and stretched copies "
+                        "of each training series (default %(default)s)")
+    p.add_argument("--max-crop", type=FRACTION, default=0.1,
+                   help="UEA only: the most of a series' span a copy cuts at each end "
+                        "(default %(default)s)")
+    p.add_argument("--ema", type=Bounded(float, 0.0, 1.0, low_open=True, high_open=True),
+                   default=None,
+                   help="decay of the parameter average (an EMA, in (0, 1)) every neural "
+                        "model trains with and is judged by (default none)")
+    p.add_argument("--pool", choices=("mean", "last+mean"), default="mean",
+                   help="BLUR's pooling over time before the head (default %(default)s)")
+    p.add_argument("--validation-only", action="store_true",
+                   help="train the candidates and report validation accuracy and loss "
+                        "only; no test accuracy is read (for tuning)")
     p.set_defaults(func=run_classify, run_files=CLASSIFY_FILES, batch_size=16,
                    patience=20)
 
@@ -633,6 +652,11 @@ def _check_args(parser, args):
                      f"lookback")
     if getattr(args, "max_shift", 0) and args.dataset != "digits":
         parser.error(f"--max-shift is for --dataset digits, not {args.dataset}")
+    if getattr(args, "copies", 0) and args.dataset == "digits":
+        parser.error("--copies is for the UEA archives; use --max-shift for the digits")
+    if getattr(args, "max_crop", 0) >= 0.5:
+        parser.error(f"--max-crop {args.max_crop} cuts half a series or more from each "
+                     f"end; use a fraction below 0.5")
     if getattr(args, "max_shift", 0) > 7:
         parser.error(f"--max-shift {args.max_shift} moves an 8x8 digit off the image; "
                      f"use 0 to 7")

@@ -19,7 +19,7 @@ import numpy as np
 
 from linrec.apps.data.digits import ArraySet
 
-__all__ = ["UEA_DATASETS", "load_uea", "resample"]
+__all__ = ["UEA_DATASETS", "load_uea", "resample", "cropped_copies"]
 
 UEA_DATASETS = ("JapaneseVowels", "BasicMotions")
 
@@ -52,8 +52,34 @@ def resample(series, length):
     c, t = series.shape
     if t == 1:
         return np.repeat(series.T, length, axis=0)
-    grid = np.linspace(0.0, t - 1, length)
-    return np.stack([np.interp(grid, np.arange(t), row) for row in series], axis=1)
+    return _interp(series, np.linspace(0.0, t - 1, length))
+
+
+def _interp(series, grid):
+    """``(len(grid), C)``: the ``(C, T)`` series linearly interpolated at the
+    (fractional) steps ``grid``."""
+    return np.stack([np.interp(grid, np.arange(series.shape[1]), row)
+                     for row in series], axis=1)
+
+
+def cropped_copies(series, length, copies, max_crop, rng):
+    """``(copies * n, length, C)``: each of the n ``(C, T_i)`` arrays of ``series``
+    resampled ``copies`` times like :func:`resample`, but from a random start to a
+    random end: up to ``max_crop`` of the series' span is cut at each end (uniformly at
+    random, independently), and the rest stretched onto ``length`` points. The copies
+    are in the outer order, the series inner; ``rng`` (a NumPy Generator) draws the
+    cuts. ValueError unless ``copies`` is a non-negative integer and
+    ``0 <= max_crop < 0.5``."""
+    if int(copies) != copies or copies < 0:
+        raise ValueError(f"copies={copies}; use a non-negative integer")
+    if not 0.0 <= max_crop < 0.5:
+        raise ValueError(f"max_crop={max_crop}; use a fraction in [0, 0.5)")
+    out = []
+    for _ in range(copies):
+        for s in series:
+            start, cut = rng.uniform(0.0, max_crop * (s.shape[1] - 1), size=2)
+            out.append(_interp(s, np.linspace(start, s.shape[1] - 1 - cut, length)))
+    return np.stack(out) if out else np.zeros((0, length, len(series[0])))
 
 
 def _stratified_holdout(labels, fraction, rng):
@@ -68,16 +94,23 @@ def _stratified_holdout(labels, fraction, rng):
     return np.sort(np.array(keep, dtype=int)), np.sort(np.array(held, dtype=int))
 
 
-def load_uea(name, *, val_fraction=0.2, seed=0, length=None, dtype=np.float32):
+def load_uea(name, *, val_fraction=0.2, seed=0, length=None, copies=0, max_crop=0.1,
+             dtype=np.float32):
     """``(sets, classes)``: ``sets`` maps "train", "val", "test" to
     :class:`~linrec.apps.data.ArraySet` of x ``(n, length, C)`` ``dtype`` and integer
     labels ``(n,)`` int64 indexing ``classes`` (the sorted label strings).
+
+    ``copies > 0`` augments the training split alone (after the validation holdout)
+    with that many :func:`cropped_copies` of each of its series (up to ``max_crop``
+    cut at each end, drawn with ``seed``), standardised with the statistics of the
+    original training series; the originals come first.
 
     Raises
     ------
     ValueError
         An unknown ``name`` (naming :data:`UEA_DATASETS`), ``val_fraction`` outside
-        (0, 1) or ``length`` not a positive integer.
+        (0, 1), ``length`` not a positive integer, or ``copies`` / ``max_crop`` as
+        :func:`cropped_copies` refuses them.
     ImportError
         aeon (the ``data`` extra) is not installed.
     """
@@ -97,14 +130,18 @@ def load_uea(name, *, val_fraction=0.2, seed=0, length=None, dtype=np.float32):
             raise ValueError(f"{name} {split} has labels {unknown} absent from training")
         xs[split] = np.stack([resample(s, length) for s in series])
         ys[split] = np.searchsorted(classes, labels).astype(np.int64)
-    keep, held = _stratified_holdout(ys["train"], val_fraction,
-                                     np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    keep, held = _stratified_holdout(ys["train"], val_fraction, rng)
     parts = {"train": (xs["train"][keep], ys["train"][keep]),
              "val": (xs["train"][held], ys["train"][held]),
              "test": (xs["test"], ys["test"])}
     mean = parts["train"][0].mean(axis=(0, 1))
     std = parts["train"][0].std(axis=(0, 1))
     std[std == 0] = 1.0
+    extra = cropped_copies([raw["train"][0][i] for i in keep], length, copies,
+                           max_crop, rng)
+    parts["train"] = (np.concatenate([parts["train"][0], extra]),
+                      np.tile(parts["train"][1], copies + 1))
     sets = {split: ArraySet(((x - mean) / std).astype(dtype), y)
             for split, (x, y) in parts.items()}
     return sets, classes
