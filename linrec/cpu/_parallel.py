@@ -242,6 +242,42 @@ def backward_rows(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, add):
                         add)
 
 
+@njit(nogil=True, inline="always")
+def _adjoint_channels(grad_h, a, h, grad_a, grad_b, r, c0, c1, carry, total, accumulate,
+                      add):
+    """Positions T-1 down to 1 of the channels [c0, c1) of row r, one fused loop per time
+    step; ``carry`` (entering from the right, left at position 1) and ``total`` are
+    updated in place.
+
+    Called with constant ``accumulate`` and ``add``: inlined, the flags fold away and the
+    channel loop vectorises (tested inside the loop at run time, they keep it scalar). The
+    channel loop runs from the highest channel down, so that the whole backward pass walks
+    memory downwards in one stream: walking each time step upwards while the time steps go
+    down defeats the hardware prefetcher (measured 1.9x slower, float32).
+    """
+    T = h.shape[1]
+    n = c1 - c0
+    for t in range(T - 1, 0, -1):
+        ght, at, gbt = grad_h[r, t, c0:c1], a[r, t, c0:c1], grad_b[r, t, c0:c1]
+        prev = h[r, t - 1, c0:c1]
+        gat = grad_a[r, 0 if accumulate else t, c0:c1]
+        for k in range(n):
+            c = np.uintp(n - 1 - k)
+            g = ght[c] + carry[c]
+            da = g * np.conj(prev[c])
+            if add:
+                gbt[c] += as_grad(g, gbt)
+            else:
+                gbt[c] = as_grad(g, gbt)
+            if accumulate:
+                total[c] += da
+            elif add:
+                gat[c] += as_grad(da, gat)
+            else:
+                gat[c] = as_grad(da, gat)
+            carry[c] = np.conj(at[c]) * g
+
+
 @_jit
 def backward_channels(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, add, block):
     R, T, C = h.shape
@@ -253,31 +289,18 @@ def backward_channels(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, add, blo
         c1 = min(C, c0 + block)
         carry = glast[r, c0:c1].copy()
         total = np.full(c1 - c0, _lanes.wide_zero(carry))
-        g = np.empty_like(carry)
-        for t in range(T - 1, 0, -1):
-            ght, at, gbt = grad_h[r, t, c0:c1], a[r, t, c0:c1], grad_b[r, t, c0:c1]
-            prev = h[r, t - 1, c0:c1]
-            for c in range(c1 - c0):
-                g[c] = ght[c] + carry[c]
-            if add:
-                for c in range(c1 - c0):
-                    gbt[c] += as_grad(g[c], gbt)
-            else:
-                for c in range(c1 - c0):
-                    gbt[c] = as_grad(g[c], gbt)
-            if accumulate:
-                for c in range(c1 - c0):
-                    total[c] += g[c] * np.conj(prev[c])
-            elif add:
-                gat = grad_a[r, t, c0:c1]
-                for c in range(c1 - c0):
-                    gat[c] += as_grad(g[c] * np.conj(prev[c]), gat)
-            else:
-                gat = grad_a[r, t, c0:c1]
-                for c in range(c1 - c0):
-                    gat[c] = as_grad(g[c] * np.conj(prev[c]), gat)
-            for c in range(c1 - c0):
-                carry[c] = np.conj(at[c]) * g[c]
+        if accumulate and add:
+            _adjoint_channels(grad_h, a, h, grad_a, grad_b, r, c0, c1, carry, total,
+                              True, True)
+        elif accumulate:
+            _adjoint_channels(grad_h, a, h, grad_a, grad_b, r, c0, c1, carry, total,
+                              True, False)
+        elif add:
+            _adjoint_channels(grad_h, a, h, grad_a, grad_b, r, c0, c1, carry, total,
+                              False, True)
+        else:
+            _adjoint_channels(grad_h, a, h, grad_a, grad_b, r, c0, c1, carry, total,
+                              False, False)
         for c in range(c1 - c0):
             _first_step(grad_h[r].T, a[r].T, h0[r], grad_a[r].T, grad_b[r].T, grad_h0[r],
                         c0 + c, carry[c], total[c], accumulate, add)
