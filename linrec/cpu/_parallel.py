@@ -222,24 +222,26 @@ def _lane_views(grad_h, a, h, grad_a, grad_b, j, t0, t1, accumulate):
 def backward_rows(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, add):
     n, T = h.shape
     accumulate = grad_a.shape[1] != T
-    for g in prange((n + 1) // 2):
-        j = 2 * g
-        if j + 2 <= n:
+    for g in prange((n + 2) // 3):
+        j = 3 * g
+        if j + 3 <= n:
             v0 = _lane_views(grad_h, a, h, grad_a, grad_b, j, 1, T, accumulate)
             v1 = _lane_views(grad_h, a, h, grad_a, grad_b, j + 1, 1, T, accumulate)
+            v2 = _lane_views(grad_h, a, h, grad_a, grad_b, j + 2, 1, T, accumulate)
             k, z = _lanes.adjoint_lanes(
-                (v0[0], v1[0]), (v0[1], v1[1]), (v0[2], v1[2]), (v0[3], v1[3]),
-                (v0[4], v1[4]), (glast[j], glast[j + 1]), accumulate, add)
-            _first_step(grad_h, a, h0, grad_a, grad_b, grad_h0, j, k[0], z[0],
-                        accumulate, add)
-            _first_step(grad_h, a, h0, grad_a, grad_b, grad_h0, j + 1, k[1], z[1],
-                        accumulate, add)
+                (v0[0], v1[0], v2[0]), (v0[1], v1[1], v2[1]), (v0[2], v1[2], v2[2]),
+                (v0[3], v1[3], v2[3]), (v0[4], v1[4], v2[4]),
+                (glast[j], glast[j + 1], glast[j + 2]), accumulate, add)
+            for i in range(3):
+                _first_step(grad_h, a, h0, grad_a, grad_b, grad_h0, j + i, k[i], z[i],
+                            accumulate, add)
         else:
-            gh, av, prev, ga, gb = _lane_views(grad_h, a, h, grad_a, grad_b, j, 1, T,
-                                               accumulate)
-            k, z = _lanes.adjoint_one(gh, av, prev, ga, gb, glast[j], accumulate, add)
-            _first_step(grad_h, a, h0, grad_a, grad_b, grad_h0, j, k, z, accumulate,
-                        add)
+            for i in range(j, n):
+                gh, av, prev, ga, gb = _lane_views(grad_h, a, h, grad_a, grad_b, i, 1, T,
+                                                   accumulate)
+                k, z = _lanes.adjoint_one(gh, av, prev, ga, gb, glast[i], accumulate, add)
+                _first_step(grad_h, a, h0, grad_a, grad_b, grad_h0, i, k, z, accumulate,
+                            add)
 
 
 @njit(nogil=True, inline="always")
@@ -311,22 +313,21 @@ def _chunk_pairs_backward(grad_h, a, length, pair_a, pair_b):
     """Phase 1 of the backward pass over positions [1, T): each chunk's carry map."""
     n, T = grad_h.shape
     chunks = pair_a.shape[0]
-    groups = (chunks + 3) // 4
+    groups = (chunks + 2) // 3
     zero = pair_b.dtype.type(0)
     for task in prange(n * groups):
         j, g = task // groups, task % groups
-        if _full_group(g, 4, length, 1, T):
-            t0 = 1 + 4 * g * length
-            t1, t2, t3 = t0 + length, t0 + 2 * length, t0 + 3 * length
+        if _full_group(g, 3, length, 1, T):
+            t0 = 1 + 3 * g * length
+            t1, t2 = t0 + length, t0 + 2 * length
             p, s = _lanes.adjoint_reduce_lanes(
-                (grad_h[j, t0:t1], grad_h[j, t1:t2], grad_h[j, t2:t3],
-                 grad_h[j, t3:t3 + length]),
-                (a[j, t0:t1], a[j, t1:t2], a[j, t2:t3], a[j, t3:t3 + length]), zero)
-            for i in range(4):
-                pair_a[4 * g + i, j] = p[i]
-                pair_b[4 * g + i, j] = s[i]
+                (grad_h[j, t0:t1], grad_h[j, t1:t2], grad_h[j, t2:t2 + length]),
+                (a[j, t0:t1], a[j, t1:t2], a[j, t2:t2 + length]), zero)
+            for i in range(3):
+                pair_a[3 * g + i, j] = p[i]
+                pair_b[3 * g + i, j] = s[i]
         else:
-            for k in range(4 * g, min(chunks, 4 * g + 4)):
+            for k in range(3 * g, min(chunks, 3 * g + 3)):
                 t0, t1 = _chunk_span(k, length, 1, T)
                 pair_a[k, j], pair_b[k, j] = _lanes.adjoint_reduce_one(
                     grad_h[j, t0:t1], a[j, t0:t1], zero)
@@ -357,22 +358,24 @@ def _rescan_chunks_backward(grad_h, a, h, grad_a, grad_b, add, length, carries, 
     n, T = h.shape
     accumulate = grad_a.shape[1] != T
     chunks = carries.shape[0]
-    groups = (chunks + 1) // 2
+    groups = (chunks + 2) // 3
     for task in prange(n * groups):
         j, g = task // groups, task % groups
-        if _full_group(g, 2, length, 1, T):
-            t0 = 1 + 2 * g * length
-            t1 = t0 + length
+        if _full_group(g, 3, length, 1, T):
+            t0 = 1 + 3 * g * length
+            t1, t2 = t0 + length, t0 + 2 * length
             v0 = _lane_views(grad_h, a, h, grad_a, grad_b, j, t0, t1, accumulate)
-            v1 = _lane_views(grad_h, a, h, grad_a, grad_b, j, t1, t1 + length,
-                             accumulate)
+            v1 = _lane_views(grad_h, a, h, grad_a, grad_b, j, t1, t2, accumulate)
+            v2 = _lane_views(grad_h, a, h, grad_a, grad_b, j, t2, t2 + length, accumulate)
             _, z = _lanes.adjoint_lanes(
-                (v0[0], v1[0]), (v0[1], v1[1]), (v0[2], v1[2]), (v0[3], v1[3]),
-                (v0[4], v1[4]), (carries[2 * g, j], carries[2 * g + 1, j]), accumulate,
-                add)
-            totals[2 * g, j], totals[2 * g + 1, j] = z
+                (v0[0], v1[0], v2[0]), (v0[1], v1[1], v2[1]), (v0[2], v1[2], v2[2]),
+                (v0[3], v1[3], v2[3]), (v0[4], v1[4], v2[4]),
+                (carries[3 * g, j], carries[3 * g + 1, j], carries[3 * g + 2, j]),
+                accumulate, add)
+            for i in range(3):
+                totals[3 * g + i, j] = z[i]
         else:
-            for k in range(2 * g, min(chunks, 2 * g + 2)):
+            for k in range(3 * g, min(chunks, 3 * g + 3)):
                 t0, t1 = _chunk_span(k, length, 1, T)
                 gh, av, prev, ga, gb = _lane_views(grad_h, a, h, grad_a, grad_b, j, t0,
                                                    t1, accumulate)
@@ -390,9 +393,19 @@ def _first_steps(grad_h, a, h0, grad_a, grad_b, grad_h0, add, carry, total):
 
 
 def backward_chunked(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, add, length):
-    """The backward pass over time chunks of ``length`` steps (arguments as
-    backward_rows)."""
+    """The backward pass over time chunks of about ``length`` steps (arguments as
+    backward_rows).
+
+    Phases 1 and 3 interleave three chunks per task where the forward interleaves four
+    (``_lanes.adjoint_lanes`` says why), so positions [1, T) are cut into three chunks for
+    every four the forward would make of them: as many tasks, three lanes each. The
+    length is rounded down, so that every group of three is full (a group with a shorter
+    chunk runs its chunks one by one, at a third of the speed) and the rest, fewer steps
+    than there are chunks, forms one short chunk at the end.
+    """
     n, T = h.shape
+    chunks = max(1, 3 * -(-(T - 1) // (4 * length)))
+    length = max(1, (T - 1) // chunks)
     chunks = -(-(T - 1) // length)
     dtype = grad_h0.dtype
     pair_a = np.empty((chunks, n), dtype)
