@@ -45,21 +45,67 @@ DTYPES = [np.float32, np.float64, np.complex64]
 LOOP_STEPS = 2048
 
 
-NOTES = """## What bounds the backward (measured 2026-11-30, one run each, loaded machine)
+NOTES = """## What bounds the backward (measured 2026-12-01, one run each, loaded machine)
 
-Kernel-only times on one thread (`NUMBA_NUM_THREADS=1`, process CPU time, best of 5, the
-machine shared with other jobs), `scan_vjp` against `scan`, both allocating:
-rows (256, 65536) 2.5-2.7x, channels (65536, 256) 4.0-4.8x, chunked (1, 2**22)
-3.3-3.8x. The bytes allow about 1.7x (20 bytes per float32 element against 12). Calling
-the channels kernels directly on preallocated arrays, the forward streams about 37 GB/s
-and the backward about 14 GB/s (float32, 21-24 ms against 5.4-6 ms): the channels
-backward is bound by its instruction stream, not by memory. A single fused channel loop
-(one pass per time step instead of four short ones) measured no faster in float32 and
-was not kept; its per-time-step cost is not the limit either (with 16 channels per step
-the ratio is 2.5x, with 4096 it is 2.9x). The rows and chunked adjoints run two lanes
-(five streams each); four lanes, tried, measured slower (rows 3.3-3.8x, chunked float32
-5.1x, against 2.5-2.8x and 3.6-3.8x for two lanes in the same runs): twenty streams spill
-out of the registers.
+The table above is one run on a loaded machine (load average 7.5 at its start: every
+time, the floor included, is 2-3x the quiet machine's; read the ratios as a range of
+about ±0.3). `bwd/fwd` compares `scan_vjp` with `scan` both allocating: the backward
+allocates two fresh gradient arrays where the forward allocates one, and on this machine
+their page faults cost about as much as the scan itself; `bwd/fwd (out=)` compares them
+writing into preallocated arrays. The bytes allow about 1.7x (the adjoint reads
+`grad_h`, `a`, `h` and writes `grad_a`, `grad_b`: 20 bytes per float32 element against
+the forward's 12).
+
+Kernel-only, one thread (`NUMBA_NUM_THREADS=1`, thread CPU time, best of 15, kernels
+called directly on preallocated C-contiguous arrays), the code before this change
+(5053bb2) and after it, in one run (load average 7.1 at its start):
+
+| kernel, shape | dtype | bwd/fwd before | bwd/fwd after |
+|---|---|---|---|
+| channels (1, 16384, 256) | float32 | 3.78 | 1.76 |
+| channels (1, 16384, 256) | float64 | 3.36 | 1.86 |
+| channels (1, 16384, 256) | complex64 | 3.85 | 1.81 |
+| rows (64, 65536) | float32 | 1.91 | 1.37 |
+| rows (64, 65536) | float64 | 1.82 | 1.52 |
+| rows (64, 65536) | complex64 | 1.93 | 1.49 |
+| chunked (1, 2**23), 8 forward chunks | float32 | 2.32 | 1.29 |
+| chunked (1, 2**23), 8 forward chunks | float64 | 2.19 | 1.32 |
+| chunked (1, 2**23), 8 forward chunks | complex64 | 2.29 | 1.16 |
+
+What made the backward slow, found in the generated code and by timing variants:
+
+- **channels**: its channel loops were not vectorised. Numba indexes with signed
+  integers and guards each access with a negative-index wraparound; LLVM could not see
+  through it in the backward ("unsafe dependent memory operations"; the forward's index
+  counts up from 0, which LLVM proves non-negative). The runtime flags `add` and
+  `accumulate` inside the loop also kept it scalar (a fused loop testing them per
+  element: 4.2x the forward, float32). And the backward walked each time step's
+  channels upwards while the time steps go down: that pattern defeats the hardware
+  prefetcher (the same fused, vectorised loop measured 3.0x the forward walking
+  channels upwards, 1.55x downwards, float32; the forward walked that way measured
+  1.7x its own time). Now one fused loop per time step runs the channels from the
+  highest down with unsigned indices, in one inlined variant per combination of the
+  flags, passed as constants. A fused loop had been tried before and measured no
+  faster: it was still not vectorised.
+- **rows, chunked**: one adjoint step waits for an addition and then a multiplication
+  (`carry = conj(a) * (grad_h + carry)`; an FMA would reassociate it, changing the
+  rounding and where it overflows), so two interleaved lanes left the core waiting on
+  that latency; four lanes stream twenty arrays, more than the prefetcher follows
+  (measured slower, as before). Three lanes (fifteen streams) measured 1.15-1.3x faster
+  than two. The lanes now run their skewed first and last steps alone, so the steady
+  loop tests no bounds, with the flags as constants and unsigned indices. The chunked
+  backward cut positions [1, T) with the forward's chunk length, so its last chunk was
+  one step short and its last group of chunks, not full, ran them one by one at half
+  the speed or less; it now cuts three chunks per forward group of four, all full, the
+  few steps left over in one short chunk at the end.
+
+What bounds it now: the channels backward streams at about the forward's rate (1.6-1.9x
+its time, kernel-only, for 1.7x the bytes); rows and chunked are below the bytes' 1.7x
+because their forwards do not stream at full speed either (four lanes of multiply-add
+chains, and the chunked forward reads its input twice). Still above 1.8 in the table
+above: time-first float64 and complex64 (1.96 and 1.94 allocating, 1.94 and 2.09 with
+`out=`), where the kernel alone measured 1.8-1.9x: memory traffic, on a machine whose
+other jobs were using the same memory bus during the run.
 """
 
 

@@ -1,19 +1,21 @@
 """The fused backward kernels of every CPU schedule against the sequential reference, at
 the sizes where their structure changes: the three adjoint lanes of ``rows`` and
-``chunked`` (chains or chunks left over), the lanes' skew (on from 512 steps per lane),
-the channel loop run from the highest channel down, the chunked schedule's groups of
-three chunks and its short last chunk, T of 1, 2 and 3; for every combination of the
-two flags the kernels compile in as constants (``a`` constant in time: grad_a summed;
-``accumulate=True``: adding into ``out``), forwards and reversed, real and complex."""
+``chunked`` (chains or chunks left over), the lanes' skew (on from ``8 * SKEW`` steps
+per lane), the channel loop run from the highest channel down (one block, two blocks),
+the chunked schedule's groups of three chunks and its short last chunk, T of 1, 2 and 3;
+for every combination of the two flags the kernels compile in as constants (``a``
+constant in time: grad_a summed; ``accumulate=True``: adding into ``out``), forwards and
+reversed, real and complex."""
 
 import numpy as np
 import pytest
 
 import linrec
 from linrec._tuning import CHUNK_MIN
+from linrec.cpu._lanes import SKEW
 from tests.helpers import assert_close, random_with_phase, ref_vjp
 
-SKEW_LANE = 512  # lanes of at least 8 * linrec.cpu._lanes.SKEW steps run skewed
+SKEW_LANE = 8 * SKEW  # lanes of at least this many steps run skewed (``_lanes._skew``)
 
 # (method, h shape, axis): time-last chains for rows (1 to 7 chains: 0, 1 or 2 left over
 # by the lanes), time-first channels (fewer than a block, odd, split in two blocks),

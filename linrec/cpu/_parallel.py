@@ -9,8 +9,8 @@ operands (h0, final states, their gradients) are ``(R, C)`` views. A chain is on
 
 Three schedules, each with a forward kernel and a fused backward kernel:
 
-- rows: chains in parallel, four interleaved per task (``linrec.cpu._lanes``); for data
-  whose time axis is the fastest.
+- rows: chains in parallel, four interleaved per task (``linrec.cpu._lanes``), three in
+  the backward; for data whose time axis is the fastest.
 - channels: blocks of C in parallel, the inner loop across contiguous channels (it
   vectorises); for data whose time axis is not the fastest.
 - chunked: reduce-then-scan over time chunks, for few long chains. Phase 1 reduces every
@@ -29,7 +29,13 @@ Backward kernels compute, from t = T-1 down to 0, ``g = grad_h[t] + carry``,
 ``grad_a`` has a time extent of 1 (``a`` constant in time) it receives the sum over t,
 accumulated in float64 (complex128) by every schedule and rounded once.
 Positions 1..T-1 run in the lanes (``h[t-1]`` is then a shifted view); step 0, which
-reads ``h0``, is finished per chain by ``_first_step``.
+reads ``h0``, is finished per chain by ``_first_step``. The rows and chunked backward
+kernels interleave three lanes, not four (``_lanes.adjoint_lanes`` says why). All
+backward kernels walk memory downwards (time from the end; within a time step of
+``channels``, the channels from the highest), take the two flags (``add``;
+``accumulate``: ``grad_a`` summed) as constants of inlined loops, so that no loop tests
+them per element, and index with unsigned integers, so that Numba emits no
+negative-index wraparound (which keeps LLVM from vectorising the channel loop).
 """
 
 import numpy as np
