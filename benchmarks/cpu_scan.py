@@ -45,11 +45,17 @@ DTYPES = [np.float32, np.float64, np.complex64]
 LOOP_STEPS = 2048
 
 
-NOTES = """## What bounds the backward (measured 2026-12-01, one run each, loaded machine)
+NOTES = """## What bounds the backward (measured 2026-12-01, two runs, loaded machine)
 
 The table above is one run on a loaded machine (load average 7.5 at its start: every
-time, the floor included, is 2-3x the quiet machine's; read the ratios as a range of
-about ±0.3). `bwd/fwd` compares `scan_vjp` with `scan` both allocating: the backward
+time, the floor included, is 2-3x the quiet machine's). A second run minutes later
+(load average 2.7 at its start; floors from 4.8 to 18.3 ms within the run, so other jobs
+still came and went) gave the second table in `docs/benchmarks/cpu_scan.md`.
+
+Over the two runs: `bwd/fwd` 1.58-3.05 time-last, 1.76-3.08 time-first, 1.07-2.03 on
+the long row; `bwd/fwd (out=)` 1.08-1.64, 1.52-2.09 and 0.92-1.89.
+
+`bwd/fwd` compares `scan_vjp` with `scan` both allocating: the backward
 allocates two fresh gradient arrays where the forward allocates one, and on this machine
 their page faults cost about as much as the scan itself; `bwd/fwd (out=)` compares them
 writing into preallocated arrays. The bytes allow about 1.7x (the adjoint reads
@@ -102,10 +108,15 @@ What made the backward slow, found in the generated code and by timing variants:
 What bounds it now: the channels backward streams at about the forward's rate (1.6-1.9x
 its time, kernel-only, for 1.7x the bytes); rows and chunked are below the bytes' 1.7x
 because their forwards do not stream at full speed either (four lanes of multiply-add
-chains, and the chunked forward reads its input twice). Still above 1.8 in the table
-above: time-first float64 and complex64 (1.96 and 1.94 allocating, 1.94 and 2.09 with
-`out=`), where the kernel alone measured 1.8-1.9x: memory traffic, on a machine whose
-other jobs were using the same memory bus during the run.
+chains, and the chunked forward reads its input twice). Still above 1.8 with `out=`:
+time-first float64 in both runs (1.94, 2.09) and complex64 in one (2.09, then 1.70);
+the kernel alone measured 1.7-1.9x there (float64 moves 40 bytes per element against
+24; this shape runs on one thread, 256 float64 channels being too few to split): memory
+traffic, on a machine whose other jobs shared the memory bus during both runs. The
+long row's complex64 1.89 (second run) is a spread of that run (1.26 and 0.92
+otherwise; kernel-only 1.16). The allocating column adds the page faults of two fresh
+arrays against one and moves far more between runs (time-last float64: 1.73, then
+3.05, with `out=` 1.55 and 1.11).
 """
 
 
