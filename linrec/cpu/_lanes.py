@@ -198,7 +198,7 @@ def adjoint_lanes(grad_h, a, prev, grad_a, grad_b, carry, accumulate, add):
     lanes stream twenty arrays at once, more than the hardware prefetcher follows
     (slower still). The flags are passed as constants to an inlined loop, one variant per
     combination (tested at run time inside the loop: 11-18x slower, measured once; the
-four variants add about 3 s to the first compilation of a signature).
+    four variants add about 3 s to the first compilation of a signature).
     """
     if accumulate and add:
         return _adjoint_lanes(grad_h, a, prev, grad_a, grad_b, carry, True, True)
