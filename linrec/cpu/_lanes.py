@@ -22,6 +22,9 @@ from linrec.cpu.kernels import as_grad
 SKEW = 64
 
 _jit = njit(nogil=True)
+# The forward steps may contract ``a * s + b`` into one fused multiply-add (one rounding
+# instead of two): it halves the latency of the chain that bounds each lane.
+_fwd = njit(nogil=True, fastmath={"contract"})
 
 
 def wide_zero(like):
@@ -45,35 +48,57 @@ def _skew(n):
     return SKEW if n >= 8 * SKEW else 0
 
 
-@_jit
+@_fwd
 def scan_lanes(a, b, h, state):
-    """``h[t] = a[t] * h[t-1] + b[t]`` in four lanes from ``state``; final states."""
+    """``h[t] = a[t] * h[t-1] + b[t]`` in four lanes from ``state``; final states.
+
+    The loop runs in three parts: while lane 0 leads the others in (some lanes idle), all
+    four lanes in step with no branch, and while the last lanes catch up."""
     a0, a1, a2, a3 = a
     b0, b1, b2, b3 = b
     h0, h1, h2, h3 = h
     s0, s1, s2, s3 = state
     n = h0.shape[0]
     skew = _skew(n)
-    for i in range(n + 3 * skew):
-        if i < n:
-            s0 = a0[i] * s0 + b0[i]
-            h0[i] = s0
-        t = i - skew
-        if 0 <= t < n:
+    for i in range(3 * skew):
+        s0 = a0[i] * s0 + b0[i]
+        h0[i] = s0
+        if i >= skew:
+            t = i - skew
             s1 = a1[t] * s1 + b1[t]
             h1[t] = s1
-        t = i - 2 * skew
-        if 0 <= t < n:
+        if i >= 2 * skew:
+            t = i - 2 * skew
             s2 = a2[t] * s2 + b2[t]
             h2[t] = s2
-        t = i - 3 * skew
-        if 0 <= t < n:
-            s3 = a3[t] * s3 + b3[t]
-            h3[t] = s3
+    k0, k1, k2 = 3 * skew, 2 * skew, skew
+    for i in range(n - 3 * skew):
+        t = i + k0
+        s0 = a0[t] * s0 + b0[t]
+        h0[t] = s0
+        t = i + k1
+        s1 = a1[t] * s1 + b1[t]
+        h1[t] = s1
+        t = i + k2
+        s2 = a2[t] * s2 + b2[t]
+        h2[t] = s2
+        s3 = a3[i] * s3 + b3[i]
+        h3[i] = s3
+    for i in range(n - 3 * skew, n):
+        s3 = a3[i] * s3 + b3[i]
+        h3[i] = s3
+        t = i + skew
+        if t < n:
+            s2 = a2[t] * s2 + b2[t]
+            h2[t] = s2
+        t = i + 2 * skew
+        if t < n:
+            s1 = a1[t] * s1 + b1[t]
+            h1[t] = s1
     return s0, s1, s2, s3
 
 
-@_jit
+@_fwd
 def scan_one(a, b, h, state):
     for t in range(h.shape[0]):
         state = a[t] * state + b[t]
@@ -81,7 +106,7 @@ def scan_one(a, b, h, state):
     return state
 
 
-@_jit
+@_fwd
 def advance_one(a, b, state):
     """The state after ``state`` runs through one lane, writing nothing."""
     for t in range(a.shape[0]):
@@ -89,35 +114,55 @@ def advance_one(a, b, state):
     return state
 
 
-@_jit
+@_fwd
 def reduce_lanes(a, b, zero):
-    """Each lane's affine pair: (product of a, scan of b from ``zero``)."""
+    """Each lane's affine pair: (product of a, scan of b from ``zero``), in three parts
+    as ``scan_lanes``."""
     a0, a1, a2, a3 = a
     b0, b1, b2, b3 = b
     p0 = p1 = p2 = p3 = zero + 1
     s0 = s1 = s2 = s3 = zero
     n = a0.shape[0]
     skew = _skew(n)
-    for i in range(n + 3 * skew):
-        if i < n:
-            s0 = a0[i] * s0 + b0[i]
-            p0 = a0[i] * p0
-        t = i - skew
-        if 0 <= t < n:
+    for i in range(3 * skew):
+        s0 = a0[i] * s0 + b0[i]
+        p0 = a0[i] * p0
+        if i >= skew:
+            t = i - skew
             s1 = a1[t] * s1 + b1[t]
             p1 = a1[t] * p1
-        t = i - 2 * skew
-        if 0 <= t < n:
+        if i >= 2 * skew:
+            t = i - 2 * skew
             s2 = a2[t] * s2 + b2[t]
             p2 = a2[t] * p2
-        t = i - 3 * skew
-        if 0 <= t < n:
-            s3 = a3[t] * s3 + b3[t]
-            p3 = a3[t] * p3
+    k0, k1, k2 = 3 * skew, 2 * skew, skew
+    for i in range(n - 3 * skew):
+        t = i + k0
+        s0 = a0[t] * s0 + b0[t]
+        p0 = a0[t] * p0
+        t = i + k1
+        s1 = a1[t] * s1 + b1[t]
+        p1 = a1[t] * p1
+        t = i + k2
+        s2 = a2[t] * s2 + b2[t]
+        p2 = a2[t] * p2
+        s3 = a3[i] * s3 + b3[i]
+        p3 = a3[i] * p3
+    for i in range(n - 3 * skew, n):
+        s3 = a3[i] * s3 + b3[i]
+        p3 = a3[i] * p3
+        t = i + skew
+        if t < n:
+            s2 = a2[t] * s2 + b2[t]
+            p2 = a2[t] * p2
+        t = i + 2 * skew
+        if t < n:
+            s1 = a1[t] * s1 + b1[t]
+            p1 = a1[t] * p1
     return (p0, p1, p2, p3), (s0, s1, s2, s3)
 
 
-@_jit
+@_fwd
 def reduce_one(a, b, zero):
     p = zero + 1
     s = zero

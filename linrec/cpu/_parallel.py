@@ -35,8 +35,8 @@ reads ``h0``, is finished per chain by ``_first_step``.
 import numpy as np
 from numba import prange
 
-from linrec._tuning import LANES
-from linrec.cpu import _lanes
+from linrec._tuning import CHUNK_BYTES, LANES
+from linrec.cpu import _atomic, _lanes, _threading
 from linrec.cpu._dispatch import call
 from linrec.cpu._jit import njit, parallel_njit
 from linrec.cpu.kernels import as_grad
@@ -92,31 +92,6 @@ def _full_group(g, width, length, start, stop):
     return start + (width * g + width) * length <= stop
 
 
-@_jit
-def _chunk_pairs_forward(a, b, length, pair_a, pair_b):
-    """Phase 1: the affine pair (prod a, scan of b from 0) of every chunk and chain."""
-    n, T = b.shape
-    chunks = pair_a.shape[0]
-    groups = (chunks + 3) // 4
-    zero = pair_b.dtype.type(0)
-    for task in prange(n * groups):
-        j, g = task // groups, task % groups
-        if _full_group(g, 4, length, 0, T):
-            t0 = 4 * g * length
-            t1, t2, t3 = t0 + length, t0 + 2 * length, t0 + 3 * length
-            p, s = _lanes.reduce_lanes(
-                (a[j, t0:t1], a[j, t1:t2], a[j, t2:t3], a[j, t3:t3 + length]),
-                (b[j, t0:t1], b[j, t1:t2], b[j, t2:t3], b[j, t3:t3 + length]), zero)
-            for i in range(4):
-                pair_a[4 * g + i, j] = p[i]
-                pair_b[4 * g + i, j] = s[i]
-        else:
-            for k in range(4 * g, min(chunks, 4 * g + 4)):
-                t0, t1 = _chunk_span(k, length, 0, T)
-                pair_a[k, j], pair_b[k, j] = _lanes.reduce_one(a[j, t0:t1], b[j, t0:t1],
-                                                               zero)
-
-
 @_seq
 def _finite(x):
     return np.isfinite(x.real) and np.isfinite(x.imag)
@@ -141,56 +116,112 @@ def _apply_pair(A, B, state):
 
 
 @_seq
-def _carry_in(a, b, length, pair_a, pair_b, init, carries, last):
-    """Phase 2: ``carries[k, j]`` = state entering chunk k of chain j; writes the final
-    states into ``last``."""
-    chunks, n = pair_a.shape
+def _group_pairs(a, b, j, g, length, pair_a, pair_b):
+    """The affine pairs (prod a, scan of b from 0) of the chunks of group g of chain j."""
     T = b.shape[1]
-    for j in range(n):
-        state = init[j]
-        for k in range(chunks):
-            carries[k, j] = state
-            state, replay = _apply_pair(pair_a[k, j], pair_b[k, j], state)
-            if replay:
-                t0, t1 = _chunk_span(k, length, 0, T)
-                state = _lanes.advance_one(a[j, t0:t1], b[j, t0:t1], carries[k, j])
-        last[j] = state
+    chunks = pair_a.shape[0]
+    zero = pair_b.dtype.type(0)
+    if _full_group(g, 4, length, 0, T):
+        t0 = 4 * g * length
+        t1, t2, t3 = t0 + length, t0 + 2 * length, t0 + 3 * length
+        p, s = _lanes.reduce_lanes(
+            (a[j, t0:t1], a[j, t1:t2], a[j, t2:t3], a[j, t3:t3 + length]),
+            (b[j, t0:t1], b[j, t1:t2], b[j, t2:t3], b[j, t3:t3 + length]), zero)
+        for i in range(4):
+            pair_a[4 * g + i, j] = p[i]
+            pair_b[4 * g + i, j] = s[i]
+    else:
+        for k in range(4 * g, min(chunks, 4 * g + 4)):
+            t0, t1 = _chunk_span(k, length, 0, T)
+            pair_a[k, j], pair_b[k, j] = _lanes.reduce_one(a[j, t0:t1], b[j, t0:t1], zero)
+
+
+@_seq
+def _group_carries(a, b, j, g, length, pair_a, pair_b, state, carries):
+    """``carries[k, j]`` = the state entering chunk k of group g of chain j, which the
+    group enters with ``state``; returns the state after the group."""
+    T = b.shape[1]
+    chunks = pair_a.shape[0]
+    for k in range(4 * g, min(chunks, 4 * g + 4)):
+        carries[k, j] = state
+        state, replay = _apply_pair(pair_a[k, j], pair_b[k, j], state)
+        if replay:
+            t0, t1 = _chunk_span(k, length, 0, T)
+            state = _lanes.advance_one(a[j, t0:t1], b[j, t0:t1], carries[k, j])
+    return state
+
+
+@_seq
+def _group_rescan(a, b, h, j, g, length, carries):
+    """Rescan the chunks of group g of chain j from their carries, writing h; returns
+    the last state written."""
+    T = h.shape[1]
+    chunks = carries.shape[0]
+    if _full_group(g, 4, length, 0, T):
+        t0 = 4 * g * length
+        t1, t2, t3 = t0 + length, t0 + 2 * length, t0 + 3 * length
+        return _lanes.scan_lanes(
+            (a[j, t0:t1], a[j, t1:t2], a[j, t2:t3], a[j, t3:t3 + length]),
+            (b[j, t0:t1], b[j, t1:t2], b[j, t2:t3], b[j, t3:t3 + length]),
+            (h[j, t0:t1], h[j, t1:t2], h[j, t2:t3], h[j, t3:t3 + length]),
+            (carries[4 * g, j], carries[4 * g + 1, j], carries[4 * g + 2, j],
+             carries[4 * g + 3, j]))[3]
+    state = carries[4 * g, j]
+    for k in range(4 * g, min(chunks, 4 * g + 4)):
+        t0, t1 = _chunk_span(k, length, 0, T)
+        state = _lanes.scan_one(a[j, t0:t1], b[j, t0:t1], h[j, t0:t1], carries[k, j])
+    return state
 
 
 @_jit
-def _rescan_chunks(a, b, h, length, carries):
-    """Phase 3: rescan every chunk from its carry-in, writing h."""
+def _forward_groups(a, b, h, h0, hlast, length, pair_a, pair_b, carries, after, ready,
+                    counter, workers):
+    """Every group of four chunks in one task, the tasks in order of (chain, group):
+    reduce the group to its chunks' pairs, wait for the state after the previous group
+    of the chain (``ready``), carry it through the group, publish the state after it,
+    rescan the group (its last state is the chain's final state, equal to the last h).
+    The group's a, b and h stay in the core's cache from the reduction
+    to the rescan. ``workers`` loops claim tasks in order from ``counter``: a task waits
+    only on a task claimed before it by a loop that is running it (or has finished it),
+    so no schedule of the loops onto threads can deadlock."""
     n, T = h.shape
-    chunks = carries.shape[0]
+    chunks = pair_a.shape[0]
     groups = (chunks + 3) // 4
-    for task in prange(n * groups):
-        j, g = task // groups, task % groups
-        if _full_group(g, 4, length, 0, T):
-            t0 = 4 * g * length
-            t1, t2, t3 = t0 + length, t0 + 2 * length, t0 + 3 * length
-            _lanes.scan_lanes(
-                (a[j, t0:t1], a[j, t1:t2], a[j, t2:t3], a[j, t3:t3 + length]),
-                (b[j, t0:t1], b[j, t1:t2], b[j, t2:t3], b[j, t3:t3 + length]),
-                (h[j, t0:t1], h[j, t1:t2], h[j, t2:t3], h[j, t3:t3 + length]),
-                (carries[4 * g, j], carries[4 * g + 1, j], carries[4 * g + 2, j],
-                 carries[4 * g + 3, j]))
-        else:
-            for k in range(4 * g, min(chunks, 4 * g + 4)):
-                t0, t1 = _chunk_span(k, length, 0, T)
-                _lanes.scan_one(a[j, t0:t1], b[j, t0:t1], h[j, t0:t1], carries[k, j])
+    for _ in prange(workers):
+        task = _atomic.fetch_add(counter, 0, 1)
+        while task < n * groups:
+            j, g = task // groups, task % groups
+            _group_pairs(a, b, j, g, length, pair_a, pair_b)
+            if g == 0:
+                state = h0[j]
+            else:
+                _atomic.wait_until_set(ready, task - 1)
+                state = after[task - 1]
+            state = _group_carries(a, b, j, g, length, pair_a, pair_b, state, carries)
+            after[task] = state
+            _atomic.store_release(ready, task, 1)
+            end = _group_rescan(a, b, h, j, g, length, carries)
+            if g == groups - 1:
+                hlast[j] = end
+            task = _atomic.fetch_add(counter, 0, 1)
 
 
 def forward_chunked(a, b, h, h0, hlast, length):
-    """Reduce-then-scan over time chunks of ``length`` steps (arguments as forward_rows)."""
+    """Reduce-then-scan over time chunks of at most ``length`` steps (arguments as
+    forward_rows), in groups of four chunks that fit a core's cache (``CHUNK_BYTES``)."""
     n, T = h.shape
+    length = max(1, min(length, CHUNK_BYTES // h.itemsize))
     chunks = -(-T // length)
+    groups = -(-chunks // 4)
     dtype = h.dtype
     pair_a = np.empty((chunks, n), dtype)
     pair_b = np.empty((chunks, n), dtype)
-    call(_chunk_pairs_forward, a, b, length, pair_a, pair_b)
     carries = np.empty((chunks, n), dtype)
-    call(_carry_in, a, b, length, pair_a, pair_b, h0, carries, hlast)
-    call(_rescan_chunks, a, b, h, length, carries)
+    after = np.empty(n * groups, dtype)
+    ready = np.zeros(n * groups, np.int64)
+    counter = np.zeros(1, np.int64)
+    call(_forward_groups, a, b, h, h0, hlast, length, pair_a, pair_b, carries, after,
+         ready, counter, _threading.num_threads())
 
 
 @_seq
