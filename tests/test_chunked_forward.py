@@ -32,8 +32,8 @@ def _check(h, last, a, b, h0):
         np.testing.assert_allclose(last, h[:, -1], rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("T", [1, 2, 3, 5, 33, 2403])
-@pytest.mark.parametrize("length", [1, 3, 8, 600])
+@pytest.mark.parametrize("T", [1, 2, 5, 33, 2403])
+@pytest.mark.parametrize("length", [1, 3, 600])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("constant_a", [False, True])
 def test_fused_forward_equals_sequential(T, length, dtype, constant_a):

@@ -163,6 +163,24 @@ def reduce_lanes(a, b, zero):
 
 
 @_fwd
+def reduce_const_lanes(a, b, zero):
+    """Each of eight lanes' scan of b from ``zero`` with the same scalar ``a`` (a constant
+    in time): one stream per lane, so eight lanes fit the registers."""
+    b0, b1, b2, b3, b4, b5, b6, b7 = b
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
+    for i in range(b0.shape[0]):
+        s0 = a * s0 + b0[i]
+        s1 = a * s1 + b1[i]
+        s2 = a * s2 + b2[i]
+        s3 = a * s3 + b3[i]
+        s4 = a * s4 + b4[i]
+        s5 = a * s5 + b5[i]
+        s6 = a * s6 + b6[i]
+        s7 = a * s7 + b7[i]
+    return s0, s1, s2, s3, s4, s5, s6, s7
+
+
+@_fwd
 def reduce_one(a, b, zero):
     p = zero + 1
     s = zero
