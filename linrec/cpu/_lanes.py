@@ -7,9 +7,10 @@ Lane k runs ``k * SKEW`` steps behind lane 0, so the four lanes' addresses diffe
 4 KiB even when the lanes start a power of two apart (rows of length 2**16, say);
 otherwise they would map to the same cache sets and evict one another.
 
-Every function takes tuples of 1-D views of equal length (the lanes: four, or two for
-the adjoint) and returns the lanes' final values; the ``*_one`` functions do the same for
-a single lane. Adjoint functions walk their views from the end to the start.
+Every function takes tuples of 1-D views of equal length (the lanes: four, two for the
+adjoint, eight for ``reduce_const_lanes``, whose ``a`` is one scalar) and returns the
+lanes' final values; the ``*_one`` functions do the same for a single lane. Adjoint
+functions walk their views from the end to the start.
 """
 
 import numba
