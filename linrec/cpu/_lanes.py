@@ -13,6 +13,8 @@ lanes' final values; the ``*_one`` functions do the same for a single lane. Adjo
 functions walk their views from the end to the start.
 """
 
+import types
+
 import numba
 import numpy as np
 from numba.extending import overload
@@ -23,9 +25,22 @@ from linrec.cpu.kernels import as_grad
 SKEW = 64
 
 _jit = njit(nogil=True)
-# The forward steps may contract ``a * s + b`` into one fused multiply-add (one rounding
-# instead of two): it halves the latency of the chain that bounds each lane.
+# The chunked forward's steps may contract ``a * s + b`` into one fused multiply-add (one
+# rounding instead of two): it halves the latency of the chain that paces each lane. The
+# rows schedule keeps the sequential loop's two roundings (``scan_lanes``, ``scan_one``).
 _fwd = njit(nogil=True, fastmath={"contract"})
+
+
+def _contracted(dispatcher):
+    """A twin of a ``_jit`` kernel compiled like ``_fwd``, under a name of its own so that
+    the two never share a disk-cache entry."""
+    func = dispatcher.py_func
+    twin = types.FunctionType(func.__code__, func.__globals__, func.__name__ + "_fused",
+                              func.__defaults__, func.__closure__)
+    twin.__qualname__ = f"{func.__qualname__}_fused"
+    twin.__module__ = func.__module__
+    twin.__doc__ = func.__doc__
+    return _fwd(twin)
 
 
 def wide_zero(like):
@@ -49,7 +64,7 @@ def _skew(n):
     return SKEW if n >= 8 * SKEW else 0
 
 
-@_fwd
+@_jit
 def scan_lanes(a, b, h, state):
     """``h[t] = a[t] * h[t-1] + b[t]`` in four lanes from ``state``; final states.
 
@@ -99,12 +114,16 @@ def scan_lanes(a, b, h, state):
     return s0, s1, s2, s3
 
 
-@_fwd
+@_jit
 def scan_one(a, b, h, state):
     for t in range(h.shape[0]):
         state = a[t] * state + b[t]
         h[t] = state
     return state
+
+
+scan_lanes_fused = _contracted(scan_lanes)
+scan_one_fused = _contracted(scan_one)
 
 
 @_fwd

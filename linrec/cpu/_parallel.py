@@ -200,13 +200,14 @@ def _group_rescan(a, b, h, j, g, width, length, carries):
         for k in range(width * g, width * g + width, 4):
             t0 = k * length
             av, bv = _chunk_views(a, j, t0, length, 4), _chunk_views(b, j, t0, length, 4)
-            state = _lanes.scan_lanes(
+            state = _lanes.scan_lanes_fused(
                 av[:4], bv[:4], _chunk_views(h, j, t0, length, 4)[:4],
                 (carries[k, j], carries[k + 1, j], carries[k + 2, j], carries[k + 3, j]))[3]
         return state
     for k in range(width * g, min(chunks, width * g + width)):
         t0, t1 = _chunk_span(k, length, 0, T)
-        state = _lanes.scan_one(a[j, t0:t1], b[j, t0:t1], h[j, t0:t1], carries[k, j])
+        state = _lanes.scan_one_fused(a[j, t0:t1], b[j, t0:t1], h[j, t0:t1],
+                                      carries[k, j])
     return state
 
 
