@@ -33,8 +33,9 @@ _fwd = njit(nogil=True, fastmath={"contract"})
 
 def _contracted(dispatcher):
     """A twin of a ``_jit`` kernel compiled like ``_fwd``, under a name of its own so that
-    the two never share a disk-cache entry."""
-    func = dispatcher.py_func
+    the two never share a disk-cache entry (under ``NUMBA_DISABLE_JIT`` the kernel is its
+    Python function, and so is the twin)."""
+    func = getattr(dispatcher, "py_func", dispatcher)
     twin = types.FunctionType(func.__code__, func.__globals__, func.__name__ + "_fused",
                               func.__defaults__, func.__closure__)
     twin.__qualname__ = f"{func.__qualname__}_fused"
