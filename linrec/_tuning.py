@@ -9,6 +9,9 @@ CPU (``linrec.cpu``):
 - ``LANES``: independent chains interleaved in one loop of the ``rows`` schedule;
 - ``CHUNK_MIN``: the shortest time chunk of the ``chunked`` schedule ("auto" picks that
   schedule for fewer than 4 chains per thread and ``T >= 2 * CHUNK_MIN``);
+- ``CHUNK_BYTES``: the most bytes of ``b`` in one chunk of the chunked forward, whose
+  tasks reduce and rescan four chunks at a time: a, b and h of four chunks stay in a
+  core's L2 cache (1 MiB on the machine measured) between the two passes;
 - ``CHANNELS_MIN``: the fewest contiguous channels for the ``channels`` schedule;
 - ``CHANNEL_BLOCK``: channel blocks of the ``channels`` schedule are multiples of it;
 - ``CHANNEL_BYTES``: the shortest row segment (in bytes) a ``channels`` task gets;
@@ -25,13 +28,15 @@ CUDA (``linrec.cuda``):
 """
 
 __all__ = [
-    "LANES", "CHUNK_MIN", "CHANNELS_MIN", "CHANNEL_BLOCK", "CHANNEL_BYTES", "SERIAL_MAX",
-    "SMALL_MAX", "WARP", "WARPS", "BYTES_PER_THREAD", "BLOCKS_PER_SM", "MIN_BLOCKS_PER_SM",
+    "LANES", "CHUNK_MIN", "CHUNK_BYTES", "CHANNELS_MIN", "CHANNEL_BLOCK", "CHANNEL_BYTES",
+    "SERIAL_MAX", "SMALL_MAX", "WARP", "WARPS", "BYTES_PER_THREAD", "BLOCKS_PER_SM",
+    "MIN_BLOCKS_PER_SM",
     "items_for",
 ]
 
 LANES = 4
 CHUNK_MIN = 4096
+CHUNK_BYTES = 2**16
 CHANNELS_MIN = 8
 CHANNEL_BLOCK = 16
 CHANNEL_BYTES = 4096

@@ -7,11 +7,13 @@ Lane k runs ``k * SKEW`` steps behind lane 0, so the four lanes' addresses diffe
 4 KiB even when the lanes start a power of two apart (rows of length 2**16, say);
 otherwise they would map to the same cache sets and evict one another.
 
-Every function takes tuples of 1-D views of equal length (the lanes: four, or three
-for the adjoint's fused pass) and returns the lanes' final values; the ``*_one``
-functions do the same for a single lane. Adjoint functions walk their views from the end
-to the start.
+Every function takes tuples of 1-D views of equal length (the lanes: four, three for
+the adjoint's fused pass, eight for ``reduce_const_lanes``, whose ``a`` is one scalar)
+and returns the lanes' final values; the ``*_one`` functions do the same for a single
+lane. Adjoint functions walk their views from the end to the start.
 """
+
+import types
 
 import numba
 import numpy as np
@@ -23,6 +25,23 @@ from linrec.cpu.kernels import as_grad
 SKEW = 64
 
 _jit = njit(nogil=True)
+# The chunked forward's steps may contract ``a * s + b`` into one fused multiply-add (one
+# rounding instead of two): it halves the latency of the chain that paces each lane. The
+# rows schedule keeps the sequential loop's two roundings (``scan_lanes``, ``scan_one``).
+_fwd = njit(nogil=True, fastmath={"contract"})
+
+
+def _contracted(dispatcher):
+    """A twin of a ``_jit`` kernel compiled like ``_fwd``, under a name of its own so that
+    the two never share a disk-cache entry (under ``NUMBA_DISABLE_JIT`` the kernel is its
+    Python function, and so is the twin)."""
+    func = getattr(dispatcher, "py_func", dispatcher)
+    twin = types.FunctionType(func.__code__, func.__globals__, func.__name__ + "_fused",
+                              func.__defaults__, func.__closure__)
+    twin.__qualname__ = f"{func.__qualname__}_fused"
+    twin.__module__ = func.__module__
+    twin.__doc__ = func.__doc__
+    return _fwd(twin)
 
 
 def wide_zero(like):
@@ -48,29 +67,51 @@ def _skew(n):
 
 @_jit
 def scan_lanes(a, b, h, state):
-    """``h[t] = a[t] * h[t-1] + b[t]`` in four lanes from ``state``; final states."""
+    """``h[t] = a[t] * h[t-1] + b[t]`` in four lanes from ``state``; final states.
+
+    The loop runs in three parts: while lane 0 leads the others in (some lanes idle), all
+    four lanes in step with no branch, and while the last lanes catch up."""
     a0, a1, a2, a3 = a
     b0, b1, b2, b3 = b
     h0, h1, h2, h3 = h
     s0, s1, s2, s3 = state
     n = h0.shape[0]
     skew = _skew(n)
-    for i in range(n + 3 * skew):
-        if i < n:
-            s0 = a0[i] * s0 + b0[i]
-            h0[i] = s0
-        t = i - skew
-        if 0 <= t < n:
+    for i in range(3 * skew):
+        s0 = a0[i] * s0 + b0[i]
+        h0[i] = s0
+        if i >= skew:
+            t = i - skew
             s1 = a1[t] * s1 + b1[t]
             h1[t] = s1
-        t = i - 2 * skew
-        if 0 <= t < n:
+        if i >= 2 * skew:
+            t = i - 2 * skew
             s2 = a2[t] * s2 + b2[t]
             h2[t] = s2
-        t = i - 3 * skew
-        if 0 <= t < n:
-            s3 = a3[t] * s3 + b3[t]
-            h3[t] = s3
+    k0, k1, k2 = 3 * skew, 2 * skew, skew
+    for i in range(n - 3 * skew):
+        t = i + k0
+        s0 = a0[t] * s0 + b0[t]
+        h0[t] = s0
+        t = i + k1
+        s1 = a1[t] * s1 + b1[t]
+        h1[t] = s1
+        t = i + k2
+        s2 = a2[t] * s2 + b2[t]
+        h2[t] = s2
+        s3 = a3[i] * s3 + b3[i]
+        h3[i] = s3
+    for i in range(n - 3 * skew, n):
+        s3 = a3[i] * s3 + b3[i]
+        h3[i] = s3
+        t = i + skew
+        if t < n:
+            s2 = a2[t] * s2 + b2[t]
+            h2[t] = s2
+        t = i + 2 * skew
+        if t < n:
+            s1 = a1[t] * s1 + b1[t]
+            h1[t] = s1
     return s0, s1, s2, s3
 
 
@@ -82,7 +123,11 @@ def scan_one(a, b, h, state):
     return state
 
 
-@_jit
+scan_lanes_fused = _contracted(scan_lanes)
+scan_one_fused = _contracted(scan_one)
+
+
+@_fwd
 def advance_one(a, b, state):
     """The state after ``state`` runs through one lane, writing nothing."""
     for t in range(a.shape[0]):
@@ -90,35 +135,73 @@ def advance_one(a, b, state):
     return state
 
 
-@_jit
+@_fwd
 def reduce_lanes(a, b, zero):
-    """Each lane's affine pair: (product of a, scan of b from ``zero``)."""
+    """Each lane's affine pair: (product of a, scan of b from ``zero``), in three parts
+    as ``scan_lanes``."""
     a0, a1, a2, a3 = a
     b0, b1, b2, b3 = b
     p0 = p1 = p2 = p3 = zero + 1
     s0 = s1 = s2 = s3 = zero
     n = a0.shape[0]
     skew = _skew(n)
-    for i in range(n + 3 * skew):
-        if i < n:
-            s0 = a0[i] * s0 + b0[i]
-            p0 = a0[i] * p0
-        t = i - skew
-        if 0 <= t < n:
+    for i in range(3 * skew):
+        s0 = a0[i] * s0 + b0[i]
+        p0 = a0[i] * p0
+        if i >= skew:
+            t = i - skew
             s1 = a1[t] * s1 + b1[t]
             p1 = a1[t] * p1
-        t = i - 2 * skew
-        if 0 <= t < n:
+        if i >= 2 * skew:
+            t = i - 2 * skew
             s2 = a2[t] * s2 + b2[t]
             p2 = a2[t] * p2
-        t = i - 3 * skew
-        if 0 <= t < n:
-            s3 = a3[t] * s3 + b3[t]
-            p3 = a3[t] * p3
+    k0, k1, k2 = 3 * skew, 2 * skew, skew
+    for i in range(n - 3 * skew):
+        t = i + k0
+        s0 = a0[t] * s0 + b0[t]
+        p0 = a0[t] * p0
+        t = i + k1
+        s1 = a1[t] * s1 + b1[t]
+        p1 = a1[t] * p1
+        t = i + k2
+        s2 = a2[t] * s2 + b2[t]
+        p2 = a2[t] * p2
+        s3 = a3[i] * s3 + b3[i]
+        p3 = a3[i] * p3
+    for i in range(n - 3 * skew, n):
+        s3 = a3[i] * s3 + b3[i]
+        p3 = a3[i] * p3
+        t = i + skew
+        if t < n:
+            s2 = a2[t] * s2 + b2[t]
+            p2 = a2[t] * p2
+        t = i + 2 * skew
+        if t < n:
+            s1 = a1[t] * s1 + b1[t]
+            p1 = a1[t] * p1
     return (p0, p1, p2, p3), (s0, s1, s2, s3)
 
 
-@_jit
+@_fwd
+def reduce_const_lanes(a, b, zero):
+    """Each of eight lanes' scan of b from ``zero`` with the same scalar ``a`` (a constant
+    in time): one stream per lane, so eight lanes fit the registers."""
+    b0, b1, b2, b3, b4, b5, b6, b7 = b
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
+    for i in range(b0.shape[0]):
+        s0 = a * s0 + b0[i]
+        s1 = a * s1 + b1[i]
+        s2 = a * s2 + b2[i]
+        s3 = a * s3 + b3[i]
+        s4 = a * s4 + b4[i]
+        s5 = a * s5 + b5[i]
+        s6 = a * s6 + b6[i]
+        s7 = a * s7 + b7[i]
+    return s0, s1, s2, s3, s4, s5, s6, s7
+
+
+@_fwd
 def reduce_one(a, b, zero):
     p = zero + 1
     s = zero

@@ -16,12 +16,16 @@ Three schedules, each with a forward kernel and a fused backward kernel:
 - chunked: reduce-then-scan over time chunks, for few long chains. Phase 1 reduces every
   chunk to its affine pair (A, B); a short sequential pass turns the pairs into each
   chunk's carry-in; phase 3 rescans each chunk from its carry-in. Four chunks of a chain
-  are interleaved per task. Forward moves 20 bytes per float32 element (vs 12 for one
-  pass) and keeps every core busy. The carry pass applies a pair as ``A * carry + B``
+  are interleaved per task. The carry pass applies a pair as ``A * carry + B``
   except where that reassociation can make inf or NaN the loop does not (``_apply_pair``):
   a zero carry gives ``B`` exactly, even when ``A`` overflowed to inf; a finite carry
   whose image is not finite (an overflow of ``A``, ``B`` or their sum) is recomputed by
-  replaying the chunk from it, as the sequential loop would.
+  replaying the chunk from it, as the sequential loop would. The backward runs the
+  three phases one after another (20 bytes per float32 element against 12 for one
+  pass). The forward runs them group by group in one parallel region
+  (``_forward_groups``): each task reduces a group of short chunks, takes the state
+  before it from the previous group's task, carries and rescans it while the group is
+  in cache, so memory sees 12 bytes per float32 element.
 
 Backward kernels compute, from t = T-1 down to 0, ``g = grad_h[t] + carry``,
 ``grad_b[t] = g``, ``grad_a[t] = g * conj(h[t-1])``, ``carry = conj(a[t]) * g``, with
@@ -41,8 +45,8 @@ negative-index wraparound (which keeps LLVM from vectorising the channel loop).
 import numpy as np
 from numba import prange
 
-from linrec._tuning import LANES
-from linrec.cpu import _lanes
+from linrec._tuning import CHUNK_BYTES, LANES
+from linrec.cpu import _atomic, _lanes, _threading
 from linrec.cpu._dispatch import call
 from linrec.cpu._jit import njit, parallel_njit
 from linrec.cpu.kernels import as_grad
@@ -98,31 +102,6 @@ def _full_group(g, width, length, start, stop):
     return start + (width * g + width) * length <= stop
 
 
-@_jit
-def _chunk_pairs_forward(a, b, length, pair_a, pair_b):
-    """Phase 1: the affine pair (prod a, scan of b from 0) of every chunk and chain."""
-    n, T = b.shape
-    chunks = pair_a.shape[0]
-    groups = (chunks + 3) // 4
-    zero = pair_b.dtype.type(0)
-    for task in prange(n * groups):
-        j, g = task // groups, task % groups
-        if _full_group(g, 4, length, 0, T):
-            t0 = 4 * g * length
-            t1, t2, t3 = t0 + length, t0 + 2 * length, t0 + 3 * length
-            p, s = _lanes.reduce_lanes(
-                (a[j, t0:t1], a[j, t1:t2], a[j, t2:t3], a[j, t3:t3 + length]),
-                (b[j, t0:t1], b[j, t1:t2], b[j, t2:t3], b[j, t3:t3 + length]), zero)
-            for i in range(4):
-                pair_a[4 * g + i, j] = p[i]
-                pair_b[4 * g + i, j] = s[i]
-        else:
-            for k in range(4 * g, min(chunks, 4 * g + 4)):
-                t0, t1 = _chunk_span(k, length, 0, T)
-                pair_a[k, j], pair_b[k, j] = _lanes.reduce_one(a[j, t0:t1], b[j, t0:t1],
-                                                               zero)
-
-
 @_seq
 def _finite(x):
     return np.isfinite(x.real) and np.isfinite(x.imag)
@@ -147,56 +126,150 @@ def _apply_pair(A, B, state):
 
 
 @_seq
-def _carry_in(a, b, length, pair_a, pair_b, init, carries, last):
-    """Phase 2: ``carries[k, j]`` = state entering chunk k of chain j; writes the final
-    states into ``last``."""
-    chunks, n = pair_a.shape
+def _power(x, n):
+    """``x ** n`` for an integer n >= 0 by repeated squaring (real or complex x)."""
+    result = x * 0 + 1
+    while n > 0:
+        if n & 1:
+            result = result * x
+        x = x * x
+        n >>= 1
+    return result
+
+
+@_seq
+def _chunk_views(x, j, t0, length, width):
+    """The ``width`` (4 or 8) consecutive chunks of chain j from t0, as a tuple of
+    views; with width 4, the last four are repeats of the first four (unused)."""
+    v0, v1 = x[j, t0:t0 + length], x[j, t0 + length:t0 + 2 * length]
+    v2, v3 = x[j, t0 + 2 * length:t0 + 3 * length], x[j, t0 + 3 * length:t0 + 4 * length]
+    if width == 4:
+        return v0, v1, v2, v3, v0, v1, v2, v3
+    return (v0, v1, v2, v3, x[j, t0 + 4 * length:t0 + 5 * length],
+            x[j, t0 + 5 * length:t0 + 6 * length], x[j, t0 + 6 * length:t0 + 7 * length],
+            x[j, t0 + 7 * length:t0 + 8 * length])
+
+
+@_seq
+def _group_pairs(a, b, j, g, width, length, pair_a, pair_b):
+    """The affine pairs (prod a, scan of b from 0) of the ``width`` chunks of group g of
+    chain j. Width 8 is for an ``a`` constant in time: the scans of b run in eight lanes
+    and every full chunk's product is ``a ** length``."""
     T = b.shape[1]
-    for j in range(n):
-        state = init[j]
-        for k in range(chunks):
-            carries[k, j] = state
-            state, replay = _apply_pair(pair_a[k, j], pair_b[k, j], state)
-            if replay:
-                t0, t1 = _chunk_span(k, length, 0, T)
-                state = _lanes.advance_one(a[j, t0:t1], b[j, t0:t1], carries[k, j])
-        last[j] = state
+    chunks = pair_a.shape[0]
+    zero = pair_b.dtype.type(0)
+    k0 = width * g
+    if _full_group(g, width, length, 0, T):
+        t0 = k0 * length
+        if width == 8:
+            s = _lanes.reduce_const_lanes(a[j, 0], _chunk_views(b, j, t0, length, 8),
+                                          zero)
+            product = _power(a[j, 0], length)
+            for i in range(8):
+                pair_a[k0 + i, j] = product
+                pair_b[k0 + i, j] = s[i]
+        else:
+            av, bv = _chunk_views(a, j, t0, length, 4), _chunk_views(b, j, t0, length, 4)
+            p, s = _lanes.reduce_lanes(av[:4], bv[:4], zero)
+            for i in range(4):
+                pair_a[k0 + i, j] = p[i]
+                pair_b[k0 + i, j] = s[i]
+    else:
+        for k in range(k0, min(chunks, k0 + width)):
+            t0, t1 = _chunk_span(k, length, 0, T)
+            pair_a[k, j], pair_b[k, j] = _lanes.reduce_one(a[j, t0:t1], b[j, t0:t1], zero)
+
+
+@_seq
+def _group_carries(a, b, j, g, width, length, pair_a, pair_b, state, carries):
+    """``carries[k, j]`` = the state entering chunk k of group g of chain j, which the
+    group enters with ``state``; returns the state after the group."""
+    T = b.shape[1]
+    chunks = pair_a.shape[0]
+    for k in range(width * g, min(chunks, width * g + width)):
+        carries[k, j] = state
+        state, replay = _apply_pair(pair_a[k, j], pair_b[k, j], state)
+        if replay:
+            t0, t1 = _chunk_span(k, length, 0, T)
+            state = _lanes.advance_one(a[j, t0:t1], b[j, t0:t1], carries[k, j])
+    return state
+
+
+@_seq
+def _group_rescan(a, b, h, j, g, width, length, carries):
+    """Rescan the chunks of group g of chain j from their carries (four lanes at a
+    time), writing h; returns the last state written."""
+    T = h.shape[1]
+    chunks = carries.shape[0]
+    state = carries[width * g, j]
+    if _full_group(g, width, length, 0, T):
+        for k in range(width * g, width * g + width, 4):
+            t0 = k * length
+            av, bv = _chunk_views(a, j, t0, length, 4), _chunk_views(b, j, t0, length, 4)
+            state = _lanes.scan_lanes_fused(
+                av[:4], bv[:4], _chunk_views(h, j, t0, length, 4)[:4],
+                (carries[k, j], carries[k + 1, j], carries[k + 2, j], carries[k + 3, j]))[3]
+        return state
+    for k in range(width * g, min(chunks, width * g + width)):
+        t0, t1 = _chunk_span(k, length, 0, T)
+        state = _lanes.scan_one_fused(a[j, t0:t1], b[j, t0:t1], h[j, t0:t1],
+                                      carries[k, j])
+    return state
 
 
 @_jit
-def _rescan_chunks(a, b, h, length, carries):
-    """Phase 3: rescan every chunk from its carry-in, writing h."""
+def _forward_groups(a, b, h, h0, hlast, width, length, pair_a, pair_b, carries, after,
+                    ready, counter, workers):
+    """Every group of ``width`` chunks in one task, the tasks in order of (chain, group):
+    reduce the group to its chunks' pairs, wait for the state after the previous group
+    of the chain (``ready``), carry it through the group, publish the state after it,
+    rescan the group (its last state is the chain's final state, equal to the last h).
+    The group's a, b and h stay in the core's cache from the reduction to the rescan.
+    ``workers`` loops claim tasks in order from ``counter``: a task waits only on a
+    task claimed before it by a loop that is running it (or has finished it), so no
+    schedule of the loops onto threads can deadlock."""
     n, T = h.shape
-    chunks = carries.shape[0]
-    groups = (chunks + 3) // 4
-    for task in prange(n * groups):
-        j, g = task // groups, task % groups
-        if _full_group(g, 4, length, 0, T):
-            t0 = 4 * g * length
-            t1, t2, t3 = t0 + length, t0 + 2 * length, t0 + 3 * length
-            _lanes.scan_lanes(
-                (a[j, t0:t1], a[j, t1:t2], a[j, t2:t3], a[j, t3:t3 + length]),
-                (b[j, t0:t1], b[j, t1:t2], b[j, t2:t3], b[j, t3:t3 + length]),
-                (h[j, t0:t1], h[j, t1:t2], h[j, t2:t3], h[j, t3:t3 + length]),
-                (carries[4 * g, j], carries[4 * g + 1, j], carries[4 * g + 2, j],
-                 carries[4 * g + 3, j]))
-        else:
-            for k in range(4 * g, min(chunks, 4 * g + 4)):
-                t0, t1 = _chunk_span(k, length, 0, T)
-                _lanes.scan_one(a[j, t0:t1], b[j, t0:t1], h[j, t0:t1], carries[k, j])
+    chunks = pair_a.shape[0]
+    groups = (chunks + width - 1) // width
+    for _ in prange(workers):
+        task = _atomic.fetch_add(counter, 0, 1)
+        while task < n * groups:
+            j, g = task // groups, task % groups
+            _group_pairs(a, b, j, g, width, length, pair_a, pair_b)
+            if g == 0:
+                state = h0[j]
+            else:
+                _atomic.wait_until_set(ready, task - 1)
+                state = after[task - 1]
+            state = _group_carries(a, b, j, g, width, length, pair_a, pair_b, state,
+                                   carries)
+            after[task] = state
+            _atomic.store_release(ready, task, 1)
+            end = _group_rescan(a, b, h, j, g, width, length, carries)
+            if g == groups - 1:
+                hlast[j] = end
+            task = _atomic.fetch_add(counter, 0, 1)
 
 
 def forward_chunked(a, b, h, h0, hlast, length):
-    """Reduce-then-scan over time chunks of ``length`` steps (arguments as forward_rows)."""
+    """Reduce-then-scan over time chunks of at most ``length`` steps (arguments as
+    forward_rows), in groups of four chunks (eight when ``a`` is constant in time) that
+    fit a core's cache: a chunk holds at most ``CHUNK_BYTES`` of b (half that in groups
+    of eight)."""
     n, T = h.shape
+    width = 8 if a.strides[1] == 0 else 4
+    length = max(1, min(length, CHUNK_BYTES * 4 // (width * h.itemsize)))
     chunks = -(-T // length)
+    groups = -(-chunks // width)
     dtype = h.dtype
     pair_a = np.empty((chunks, n), dtype)
     pair_b = np.empty((chunks, n), dtype)
-    call(_chunk_pairs_forward, a, b, length, pair_a, pair_b)
     carries = np.empty((chunks, n), dtype)
-    call(_carry_in, a, b, length, pair_a, pair_b, h0, carries, hlast)
-    call(_rescan_chunks, a, b, h, length, carries)
+    after = np.empty(n * groups, dtype)
+    ready = np.zeros(n * groups, np.int64)
+    counter = np.zeros(1, np.int64)
+    call(_forward_groups, a, b, h, h0, hlast, width, length, pair_a, pair_b, carries,
+         after, ready, counter, _threading.num_threads())
 
 
 @_seq
