@@ -18,7 +18,7 @@ import dask.array as da
 import numba
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from scipy.signal import lfilter
 
@@ -249,18 +249,12 @@ _A_VALUES = [0.0, 0.5, 0.9, 1.0, 1.5, -2.0, 3.0]
 _LENGTHS = [1, 5, CHUNK_MIN - 1, CHUNK_MIN, CHUNK_MIN + 1, 2 * CHUNK_MIN]
 
 
-@st.composite
-def _extreme_products(draw):
-    """Runs of one ``a`` value (decaying, growing, zero) and one kind of ``b`` and of
-    ``grad_h`` (zeros, ones, noise), about a chunk long: chunk products of ``a`` overflow
-    to inf and underflow to 0, and zero states (and zero gradients) meet them."""
-    complex_ = draw(st.booleans())
-    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
-    kinds = st.sampled_from(["zero", "one", "noise"])
+def _runs(complex_, seed, runs):
+    """``a``, ``b``, ``grad_h`` (one row each) from ``runs`` of ``(length, a value, b kind,
+    grad_h kind)``, a kind being "zero", "one" or "noise" (drawn from ``seed``)."""
+    rng = np.random.default_rng(seed)
     parts = ([], [], [])
-    for length, value, b_kind, g_kind in draw(st.lists(st.tuples(
-            st.sampled_from(_LENGTHS), st.sampled_from(_A_VALUES), kinds, kinds),
-            min_size=1, max_size=4)):
+    for length, value, b_kind, g_kind in runs:
         parts[0].append(np.full(length, value * (np.exp(0.5j) if complex_ else 1.0)))
         for part, kind in zip(parts[1:], (b_kind, g_kind), strict=True):
             part.append({"zero": np.zeros(length), "one": np.ones(length),
@@ -268,24 +262,51 @@ def _extreme_products(draw):
     a, b, grad_h = (np.concatenate(part)[None] for part in parts)
     if complex_:
         b = b * np.exp(-0.25j)
+    return a, b, grad_h
+
+
+@st.composite
+def _extreme_products(draw):
+    """Runs of one ``a`` value (decaying, growing, zero) and one kind of ``b`` and of
+    ``grad_h`` (zeros, ones, noise), about a chunk long: chunk products of ``a`` overflow
+    to inf and underflow to 0, and zero states (and zero gradients) meet them."""
+    complex_ = draw(st.booleans())
+    seed = draw(st.integers(0, 2**16))
+    kinds = st.sampled_from(["zero", "one", "noise"])
+    runs = draw(st.lists(st.tuples(
+        st.sampled_from(_LENGTHS), st.sampled_from(_A_VALUES), kinds, kinds),
+        min_size=1, max_size=4))
     h0 = draw(st.sampled_from([None, 0.0, 1.0]))
     chunk = draw(st.sampled_from([CHUNK_MIN, CHUNK_MIN + 3, 3000]))
-    return a, b, grad_h, h0, draw(st.booleans()), chunk
+    return *_runs(complex_, seed, runs), h0, draw(st.booleans()), chunk
 
 
-def _assert_follows_loop(name, got, ref, tolerance, reverse):
-    """Until the sequential loop ``ref`` (in the same precision) comes within a factor 16
-    of overflowing, ``got`` is finite and within ``tolerance`` of it. (Closer to the edge,
-    a rounding or a complex product's intermediate can overflow in one order of operations
-    and not in another: NumPy's loop and Numba's differ there.)"""
+def _loop_safe(ref, reverse):
+    """Where the sequential loop ``ref`` (in the same precision) has stayed below
+    ``max / 16`` in modulus at this step and every step before it (``reverse``: after it).
+
+    Closer to the edge, implementations may differ: NumPy's loop and Numba's round and
+    multiply in different orders. A complex product ``x * y`` is computed as
+    ``(xr*yr - xi*yi) + 1j*(xr*yi + xi*yr)``; each partial product is at most
+    ``|x| |y| = |x y|`` in modulus, and so is each component (Cauchy-Schwarz), so no
+    intermediate overflows while ``|x y|`` is below ``max`` by more than a few roundings,
+    and a step ``a * h + b`` has ``|a h| <= |h| + |b|``. Past the edge they do: at
+    ``|x y| = 2.2e308`` NumPy's array multiply gave a real part of ``1.57e308``,
+    Numba's (like NumPy's scalar one) ``inf``, from ``xr*yr = 1.84e308``. The factor 16
+    leaves that and the few roundings by which two orders differ far behind."""
     with np.errstate(invalid="ignore", over="ignore"):
         safe = np.abs(ref) < np.finfo(ref.dtype).max / 16
-        error = np.abs(got - ref)
     if reverse:
         safe = safe[..., ::-1]
     safe = np.logical_and.accumulate(safe, axis=-1)
-    if reverse:
-        safe = safe[..., ::-1]
+    return safe[..., ::-1] if reverse else safe
+
+
+def _assert_follows_loop(name, got, ref, tolerance, safe):
+    """Where ``safe`` (see :func:`_loop_safe`), ``got`` is finite and within ``tolerance``
+    of the sequential loop ``ref``."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        error = np.abs(got - ref)
     assert np.isfinite(got)[safe].all(), f"{name}: inf or NaN where the loop is finite"
     bad = safe & ~(error <= tolerance)
     assert not bad.any(), (
@@ -305,11 +326,22 @@ def test_every_schedule_and_dask_follow_the_loop_through_extreme_chunk_products(
         ref = reference_scan(a, b, h0, reverse)[0]
     # the loop's own error is within the sequential bound, which is below this one
     tolerance = 2 * scan_error_bound(a, b, h0=h0, reverse=reverse)
+    safe = _loop_safe(ref, reverse)
     for name, h in _forward_results(a, b, h0, reverse, chunk).items():
-        _assert_follows_loop(name, h, ref, tolerance, reverse)
+        _assert_follows_loop(name, h, ref, tolerance, safe)
+
+
+# A draw that failed (grad_a was held to the loop past grad_b's edge): grad_b grows by
+# |a| = 3 a step until, at |grad_b| = 2.2e308, the loop's complex multiply keeps a finite
+# real part (1.57e308) and the kernels' gives inf; h is 0, so the loop's grad_a is 0 there
+# and the kernels' NaN.
+_GRAD_B_PAST_THE_EDGE = (*_runs(True, 250, [
+    (5, 0.0, "zero", "zero"), (CHUNK_MIN - 1, 0.5, "zero", "noise"),
+    (CHUNK_MIN - 1, 3.0, "zero", "zero")]), None, True, CHUNK_MIN)
 
 
 @given(_extreme_products())
+@example(_GRAD_B_PAST_THE_EDGE)
 @settings(suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 def test_every_backward_schedule_and_dask_follow_the_loop_through_extreme_products(case):
     a, b, grad_h, h0, reverse, chunk = case
@@ -331,13 +363,20 @@ def test_every_backward_schedule_and_dask_follow_the_loop_through_extreme_produc
     with np.errstate(invalid="ignore", over="ignore"):
         tol_a = _times(np.abs(h_prev), tol_b) + 8 * u * np.abs(ref_a)
         tol_h0 = _times(np.abs(a[..., first]), tol_b[..., first]) + 8 * u * np.abs(ref_h0)
+        safe_h0 = np.abs(ref_h0) < np.finfo(ref_h0.dtype).max / 16
+    # grad_a and grad_h0 are products with grad_b, so safe only where grad_b is too: past
+    # its edge, an order whose grad_b is inf gives inf * conj(h_prev = 0) = NaN where
+    # the loop's grad_b is finite and its grad_a 0. h0 is None (a grad_h0 a row) or a
+    # scalar (one grad_h0, a sum over the rows).
+    safe_b = _loop_safe(ref_b, not reverse)
+    safe_a = _loop_safe(ref_a, not reverse) & safe_b
+    safe_h0 = safe_h0 & (safe_b[..., first] if h0 is None else safe_b[..., first].all())
     for name, (grad_a, grad_b, grad_h0) in _backward_results(
             grad_h, a, h, h0, reverse, chunk).items():
-        _assert_follows_loop(f"{name} grad_b", grad_b, ref_b, tol_b, not reverse)
-        _assert_follows_loop(f"{name} grad_a", grad_a, ref_a.real if a.dtype.kind == "f"
-                             else ref_a, tol_a, not reverse)
+        _assert_follows_loop(f"{name} grad_b", grad_b, ref_b, tol_b, safe_b)
+        _assert_follows_loop(f"{name} grad_a", grad_a, ref_a, tol_a, safe_a)
         _assert_follows_loop(f"{name} grad_h0", *(np.reshape(x, -1) for x in (
-            grad_h0, ref_h0, tol_h0)), False)
+            grad_h0, ref_h0, tol_h0, safe_h0)))
 
 
 # -- item 4: the gradient of an a constant in time, in float32 ----------------------------
