@@ -1,8 +1,9 @@
 """CPU benchmark: linrec against the memory-bandwidth floor and the tools people use today.
 
 Prints one table of medians and ratios, all measured in one run on this machine, and
-writes it (Markdown, with the machine description) to ``docs/benchmarks/cpu_scan.md``
-unless ``--no-write`` is given. Usage::
+writes it (Markdown, with the machine description) into ``docs/benchmarks/cpu_scan.md``
+unless ``--no-write`` is given: only between the file's two marker comments
+(:data:`BEGIN`, :data:`END`), so the hand-written analysis around them is kept. Usage::
 
     python benchmarks/cpu_scan.py [--quick] [--repeats N] [--no-write]
 
@@ -43,81 +44,8 @@ QUICK_SHAPES = [((64, 16384), -1, "time-last"), ((16384, 64), 0, "time-first"),
                 ((1, 2**21), -1, "one long row")]
 DTYPES = [np.float32, np.float64, np.complex64]
 LOOP_STEPS = 2048
-
-
-NOTES = """## What bounds the backward (measured 2026-12-01, two runs, loaded machine)
-
-The table above is one run on a loaded machine (load average 7.5 at its start: every
-time, the floor included, is 2-3x the quiet machine's). A second run minutes later
-(load average 2.7 at its start; floors from 4.8 to 18.3 ms within the run, so other jobs
-still came and went) gave the second table in `docs/benchmarks/cpu_scan.md`.
-
-Over the two runs: `bwd/fwd` 1.58-3.05 time-last, 1.76-3.08 time-first, 1.07-2.03 on
-the long row; `bwd/fwd (out=)` 1.08-1.64, 1.52-2.09 and 0.92-1.89.
-
-`bwd/fwd` compares `scan_vjp` with `scan` both allocating: the backward
-allocates two fresh gradient arrays where the forward allocates one, and on this machine
-their page faults cost about as much as the scan itself; `bwd/fwd (out=)` compares them
-writing into preallocated arrays. The bytes allow about 1.7x (the adjoint reads
-`grad_h`, `a`, `h` and writes `grad_a`, `grad_b`: 20 bytes per float32 element against
-the forward's 12).
-
-Kernel-only, one thread (`NUMBA_NUM_THREADS=1`, thread CPU time, best of 15, kernels
-called directly on preallocated C-contiguous arrays), the code before this change
-(5053bb2) and after it, in one run (load average 7.1 at its start):
-
-| kernel, shape | dtype | bwd/fwd before | bwd/fwd after |
-|---|---|---|---|
-| channels (1, 16384, 256) | float32 | 3.78 | 1.76 |
-| channels (1, 16384, 256) | float64 | 3.36 | 1.86 |
-| channels (1, 16384, 256) | complex64 | 3.85 | 1.81 |
-| rows (64, 65536) | float32 | 1.91 | 1.37 |
-| rows (64, 65536) | float64 | 1.82 | 1.52 |
-| rows (64, 65536) | complex64 | 1.93 | 1.49 |
-| chunked (1, 2**23), 8 forward chunks | float32 | 2.32 | 1.29 |
-| chunked (1, 2**23), 8 forward chunks | float64 | 2.19 | 1.32 |
-| chunked (1, 2**23), 8 forward chunks | complex64 | 2.29 | 1.16 |
-
-What made the backward slow, found in the generated code and by timing variants:
-
-- **channels**: its channel loops were not vectorised. Numba indexes with signed
-  integers and guards each access with a negative-index wraparound; LLVM could not see
-  through it in the backward ("unsafe dependent memory operations"; the forward's index
-  counts up from 0, which LLVM proves non-negative). The runtime flags `add` and
-  `accumulate` inside the loop also kept it scalar (a fused loop testing them per
-  element: 4.2x the forward, float32). And the backward walked each time step's
-  channels upwards while the time steps go down: that pattern defeats the hardware
-  prefetcher (the same fused, vectorised loop measured 3.0x the forward walking
-  channels upwards, 1.55x downwards, float32; the forward walked that way measured
-  1.7x its own time). Now one fused loop per time step runs the channels from the
-  highest down with unsigned indices, in one inlined variant per combination of the
-  flags, passed as constants. A fused loop had been tried before and measured no
-  faster: it was still not vectorised.
-- **rows, chunked**: one adjoint step waits for an addition and then a multiplication
-  (`carry = conj(a) * (grad_h + carry)`; an FMA would reassociate it, changing the
-  rounding and where it overflows), so two interleaved lanes left the core waiting on
-  that latency; four lanes stream twenty arrays, more than the prefetcher follows
-  (measured slower, as before). Three lanes (fifteen streams) measured 1.15-1.3x faster
-  than two. The lanes now run their skewed first and last steps alone, so the steady
-  loop tests no bounds, with the flags as constants and unsigned indices. The chunked
-  backward cut positions [1, T) with the forward's chunk length, so its last chunk was
-  one step short and its last group of chunks, not full, ran them one by one at half
-  the speed or less; it now cuts three chunks per forward group of four, all full, the
-  few steps left over in one short chunk at the end.
-
-What bounds it now: the channels backward streams at about the forward's rate (1.6-1.9x
-its time, kernel-only, for 1.7x the bytes); rows and chunked are below the bytes' 1.7x
-because their forwards do not stream at full speed either (four lanes of multiply-add
-chains, and the chunked forward reads its input twice). Still above 1.8 with `out=`:
-time-first float64 in both runs (1.94, 2.09) and complex64 in one (2.09, then 1.70);
-the kernel alone measured 1.7-1.9x there (float64 moves 40 bytes per element against
-24; this shape runs on one thread, 256 float64 channels being too few to split): memory
-traffic, on a machine whose other jobs shared the memory bus during both runs. The
-long row's complex64 1.89 (second run) is a spread of that run (1.26 and 0.92
-otherwise; kernel-only 1.16). The allocating column adds the page faults of two fresh
-arrays against one and moves far more between runs (time-last float64: 1.73, then
-3.05, with `out=` 1.55 and 1.11).
-"""
+BEGIN = "<!-- begin: written by benchmarks/cpu_scan.py -->"
+END = "<!-- end: written by benchmarks/cpu_scan.py -->"
 
 
 def median_time(fn, repeats):
@@ -250,6 +178,33 @@ def format_table(results):
     return "\n".join(lines)
 
 
+def _outside_markers(path):
+    """``(head, tail)``: the text of the Markdown file ``path`` before its :data:`BEGIN`
+    line and after its :data:`END` line; a missing file gives a title and nothing.
+
+    ValueError when the file exists without exactly one BEGIN line followed by one END
+    line (a run must not overwrite hand-written notes)."""
+    path = Path(path)
+    if not path.exists():
+        return "# CPU benchmark\n\n", "\n"
+    text = path.read_text()
+    paired = text.count(BEGIN) == 1 and text.count(END) == 1
+    if not paired or text.index(BEGIN) > text.index(END):
+        raise ValueError(f"{path} needs one line {BEGIN!r} and, after it, one line "
+                         f"{END!r} around the generated table; add them (or pass "
+                         f"--output NEW.md or --no-write)")
+    head, rest = text.split(BEGIN)
+    return head, rest.split(END)[1]
+
+
+def write_between_markers(path, block):
+    """Put ``block`` between the :data:`BEGIN` and :data:`END` lines of the Markdown file
+    ``path``, keeping everything outside them (ValueError as :func:`_outside_markers`,
+    the file untouched)."""
+    head, tail = _outside_markers(path)
+    Path(path).write_text(f"{head}{BEGIN}\n{block}\n{END}{tail}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller shapes")
@@ -258,6 +213,11 @@ def main(argv=None):
     parser.add_argument("--output", default=str(Path(__file__).parents[1] / "docs" /
                                                 "benchmarks" / "cpu_scan.md"))
     args = parser.parse_args(argv)
+    if not args.no_write:
+        try:
+            _outside_markers(args.output)
+        except ValueError as err:
+            parser.error(str(err))
     rng = np.random.default_rng(0)
     load = os.getloadavg()[0]
     jax_fn = jax_scan()
@@ -272,11 +232,10 @@ def main(argv=None):
     print(f"{machine}; load average {load:.1f} at the start")
     print(table)
     if not args.no_write:
-        text = (f"# CPU benchmark\n\nMachine: {machine}\n\nCommand: `python "
-                f"benchmarks/cpu_scan.py{' --quick' if args.quick else ''}` "
-                f"(medians of {args.repeats} repeats, all in one run; load average "
-                f"{load:.1f} when it started)\n\n{table}\n\n{NOTES}")
-        Path(args.output).write_text(text)
+        block = (f"Machine: {machine}\n\nCommand: `python benchmarks/cpu_scan.py"
+                 f"{' --quick' if args.quick else ''}` (medians of {args.repeats} repeats, "
+                 f"all in one run; load average {load:.1f} when it started)\n\n{table}")
+        write_between_markers(args.output, block)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,67 @@
+"""benchmarks/cpu_scan.py rewrites only the generated part of docs/benchmarks/cpu_scan.md:
+the table between two marker lines; the hand-written analysis around it stays."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "cpu_scan.py"
+DOC = SCRIPT.parents[1] / "docs" / "benchmarks" / "cpu_scan.md"
+
+
+@pytest.fixture(scope="module")
+def cpu_scan():
+    spec = importlib.util.spec_from_file_location("cpu_scan_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_only_the_text_between_the_markers_is_replaced_and_reruns_keep_the_rest(
+        cpu_scan, tmp_path):
+    path = tmp_path / "report.md"
+    before, after = "# Title\n\nintro line\n\n", "\n\n## Notes by hand\n\nkeep me\n"
+    path.write_text(f"{before}{cpu_scan.BEGIN}\nold table\n{cpu_scan.END}{after}")
+    for table in ("| new | table |", "| newer | table |"):
+        cpu_scan.write_between_markers(path, table)
+        generated = f"{cpu_scan.BEGIN}\n{table}\n{cpu_scan.END}"
+        assert path.read_text() == before + generated + after
+
+
+@pytest.mark.parametrize("broken", [
+    "# no markers at all\n",
+    "{BEGIN}\nonly the first marker\n",
+    "{END}\nend before begin\n{BEGIN}\n",
+    "{BEGIN}\n{END}\n{BEGIN}\n{END}\n",
+])
+def test_a_file_without_one_pair_of_markers_is_refused_and_left_alone(cpu_scan, tmp_path,
+                                                                       broken):
+    path = tmp_path / "report.md"
+    text = broken.format(BEGIN=cpu_scan.BEGIN, END=cpu_scan.END)
+    path.write_text(text)
+    with pytest.raises(ValueError, match="needs one line"):
+        cpu_scan.write_between_markers(path, "| table |")
+    assert path.read_text() == text
+
+
+def test_the_script_refuses_before_it_benchmarks_anything(cpu_scan, tmp_path, capsys):
+    path = tmp_path / "report.md"
+    path.write_text("hand-written, no markers\n")
+    with pytest.raises(SystemExit) as exit_info:
+        cpu_scan.main(["--output", str(path)])
+    assert exit_info.value.code == 2
+    assert "needs one line" in capsys.readouterr().err
+
+
+def test_a_missing_file_is_created_with_a_title(cpu_scan, tmp_path):
+    path = tmp_path / "new.md"
+    cpu_scan.write_between_markers(path, "| table |")
+    assert path.read_text() == (f"# CPU benchmark\n\n{cpu_scan.BEGIN}\n| table |\n"
+                                f"{cpu_scan.END}\n")
+
+
+def test_the_committed_report_has_its_markers(cpu_scan):
+    text = DOC.read_text()
+    assert text.count(cpu_scan.BEGIN) == 1 and text.count(cpu_scan.END) == 1
+    assert text.index(cpu_scan.BEGIN) < text.index(cpu_scan.END)
