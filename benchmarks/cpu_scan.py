@@ -17,9 +17,12 @@ preallocated outputs (``scan_vjp(..., out=(grad_a, grad_b))`` against ``scan(...
 out=h)``), as a training loop that keeps its buffers calls them. The load average when
 the run starts is printed with the table: other work on the machine inflates every time.
 Peers are compared with the allocating forward (``lfilter`` with the constant-``a``
-forward, since it only takes constant coefficients). Peers that would take minutes (the
-NumPy loop on long rows) are timed on a prefix of the time axis and scaled linearly;
-the table marks them with "~".
+forward, since it only takes constant coefficients). ``lfilter/copy`` sets lfilter
+against ``np.copy(b)``, one thread reading b and writing a fresh array: the bytes and
+page faults that any allocating forward with a constant ``a`` must pay, so a ceiling on
+``lfilter/fwd(const a)`` for a forward that runs at one thread's copy speed. Peers that
+would take minutes (the NumPy loop on long rows) are timed on a prefix of the time axis
+and scaled linearly; the table marks them with "~".
 """
 
 import argparse
@@ -128,6 +131,7 @@ def bench_case(shape, axis, dtype, repeats, rng, jax_fn):
     row["lfilter"] = median_time(
         lambda: scipy.signal.lfilter([1.0], [1.0, -a_const], b, axis=axis),
         max(1, repeats // 2))
+    row["copy"] = median_time(lambda: np.copy(b), repeats)
     if jax_fn is not None:
         import jax
         import jax.numpy as jnp
@@ -162,8 +166,9 @@ def machine_description():
 
 def format_table(results):
     header = ("| shape | axis | dtype | floor ms | fwd/floor | bwd/fwd | bwd/fwd (out=) "
-              "| njit loop/fwd | numpy loop/fwd | lfilter/fwd(const a) | jax/fwd |")
-    lines = [header, "|" + "---|" * 11]
+              "| njit loop/fwd | numpy loop/fwd | lfilter/fwd(const a) | lfilter/copy "
+              "| jax/fwd |")
+    lines = [header, "|" + "---|" * 12]
     for (label, shape, axis, dtype), row in results:
         fwd = row["forward alloc"]
         loop_mark = "~" if row["numpy loop scaled"] else ""
@@ -174,7 +179,8 @@ def format_table(results):
             f"{row['floor'] * 1e3:.1f} | {row['forward'] / row['floor']:.2f} | "
             f"{row['backward'] / fwd:.2f} | {row['backward out'] / row['forward']:.2f} | "
             f"{row['njit loop'] / fwd:.1f} | "
-            f"{loop_mark}{row['numpy loop'] / fwd:.0f} | {lfilter} | {jax_ratio} |")
+            f"{loop_mark}{row['numpy loop'] / fwd:.0f} | {lfilter} | "
+            f"{row['lfilter'] / row['copy']:.1f} | {jax_ratio} |")
     return "\n".join(lines)
 
 
