@@ -438,13 +438,10 @@ def _group_rescan_backward(grad_h, a, h, grad_a, grad_b, add, j, g, length, carr
     chunks = carries.shape[0]
     if _full_group(g, 3, length, 1, T):
         t0 = 1 + 3 * g * length
-        t1, t2 = t0 + length, t0 + 2 * length
-        v0 = _lane_views(grad_h, a, h, grad_a, grad_b, j, t0, t1, accumulate)
-        v1 = _lane_views(grad_h, a, h, grad_a, grad_b, j, t1, t2, accumulate)
-        v2 = _lane_views(grad_h, a, h, grad_a, grad_b, j, t2, t2 + length, accumulate)
-        _, z = _lanes.adjoint_lanes(
-            (v0[0], v1[0], v2[0]), (v0[1], v1[1], v2[1]), (v0[2], v1[2], v2[2]),
-            (v0[3], v1[3], v2[3]), (v0[4], v1[4], v2[4]),
+        gh, av, prev, ga, gb = _lane_views(grad_h, a, h, grad_a, grad_b, j, t0,
+                                           t0 + 3 * length, accumulate)
+        _, z = _lanes.adjoint_span_lanes(
+            gh, av, prev, ga, gb,
             (carries[3 * g, j], carries[3 * g + 1, j], carries[3 * g + 2, j]),
             accumulate, add)
         for i in range(3):
