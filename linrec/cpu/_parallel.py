@@ -13,19 +13,21 @@ Three schedules, each with a forward kernel and a fused backward kernel:
   the backward; for data whose time axis is the fastest.
 - channels: blocks of C in parallel, the inner loop across contiguous channels (it
   vectorises); for data whose time axis is not the fastest.
-- chunked: reduce-then-scan over time chunks, for few long chains. Phase 1 reduces every
-  chunk to its affine pair (A, B); a short sequential pass turns the pairs into each
-  chunk's carry-in; phase 3 rescans each chunk from its carry-in. Four chunks of a chain
-  are interleaved per task. The carry pass applies a pair as ``A * carry + B``
+- chunked: reduce-then-scan over time chunks, for few long chains. Every chunk is
+  reduced to its affine pair (A, B); a short sequential pass turns the pairs into each
+  chunk's carry-in; each chunk is rescanned from its carry-in. Four chunks of a chain
+  are interleaved per task (three in the backward). The carry pass applies a pair as ``A * carry + B``
   except where that reassociation can make inf or NaN the loop does not (``_apply_pair``):
   a zero carry gives ``B`` exactly, even when ``A`` overflowed to inf; a finite carry
   whose image is not finite (an overflow of ``A``, ``B`` or their sum) is recomputed by
-  replaying the chunk from it, as the sequential loop would. The backward runs the
-  three phases one after another (20 bytes per float32 element against 12 for one
-  pass). The forward runs them group by group in one parallel region
-  (``_forward_groups``): each task reduces a group of short chunks, takes the state
-  before it from the previous group's task, carries and rescans it while the group is
-  in cache, so memory sees 12 bytes per float32 element.
+  replaying the chunk from it, as the sequential loop would. Both directions run the
+  phases group by group in one parallel region: each task reduces a group of short
+  chunks, takes the state (or, backward, the carry) entering it from the previous
+  group's task, carries it through, publishes the state leaving the group and rescans
+  it while it is in cache. The forward (``_forward_groups``) moves 12 bytes per float32
+  element; the backward (``_backward_groups``), whose groups run from the end of time,
+  20 (reads grad_h, a and h, writes grad_a and grad_b), where the three phases one
+  after another moved 28.
 
 Backward kernels compute, from t = T-1 down to 0, ``g = grad_h[t] + carry``,
 ``grad_b[t] = g``, ``grad_a[t] = g * conj(h[t-1])``, ``carry = conj(a[t]) * g``, with
