@@ -16,11 +16,12 @@ Three schedules, each with a forward kernel and a fused backward kernel:
 - chunked: reduce-then-scan over time chunks, for few long chains. Every chunk is
   reduced to its affine pair (A, B); a short sequential pass turns the pairs into each
   chunk's carry-in; each chunk is rescanned from its carry-in. Four chunks of a chain
-  are interleaved per task (three in the backward). The carry pass applies a pair as ``A * carry + B``
-  except where that reassociation can make inf or NaN the loop does not (``_apply_pair``):
-  a zero carry gives ``B`` exactly, even when ``A`` overflowed to inf; a finite carry
-  whose image is not finite (an overflow of ``A``, ``B`` or their sum) is recomputed by
-  replaying the chunk from it, as the sequential loop would. Both directions run the
+  are interleaved per task (three in the backward). The carry pass applies a pair as
+  ``A * carry + B`` except where that reassociation can make inf or NaN the loop does
+  not (``_apply_pair``): a zero carry gives ``B`` exactly, even when ``A`` overflowed
+  to inf; a finite carry whose image is not finite (an overflow of ``A``, ``B`` or
+  their sum) is recomputed by replaying the chunk from it, as the sequential loop
+  would. Both directions run the
   phases group by group in one parallel region: each task reduces a group of short
   chunks, takes the state (or, backward, the carry) entering it from the previous
   group's task, carries it through, publishes the state leaving the group and rescans
