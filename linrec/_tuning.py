@@ -11,7 +11,9 @@ CPU (``linrec.cpu``):
   schedule for fewer than 4 chains per thread and ``T >= 2 * CHUNK_MIN``);
 - ``CHUNK_BYTES``: the most bytes of ``b`` in one chunk of the chunked forward, whose
   tasks reduce and rescan four chunks at a time: a, b and h of four chunks stay in a
-  core's L2 cache (1 MiB on the machine measured) between the two passes;
+  core's L2 cache (1 MiB on the machine measured) between the two passes; the chunked
+  backward's groups of three chunks span as many steps as the forward's four, so that
+  their grad_h, a and h take as many bytes;
 - ``CHANNELS_MIN``: the fewest contiguous channels for the ``channels`` schedule;
 - ``CHANNEL_BLOCK``: channel blocks of the ``channels`` schedule are multiples of it;
 - ``CHANNEL_BYTES``: the shortest row segment (in bytes) a ``channels`` task gets;

@@ -241,29 +241,33 @@ def _adjoint_span(grad_h, a, prev, grad_a, grad_b, start, stop, carry, total, ac
 
 
 @njit(nogil=True, inline="always")
-def _adjoint_lanes(grad_h, a, prev, grad_a, grad_b, carry, accumulate, add):
+def _adjoint_lanes(grad_h, a, prev, grad_a, grad_b, offsets, n, carry, accumulate, add):
+    """Three lanes of ``n`` positions; lane k reads and writes its views from
+    ``offsets[k]`` on."""
     gh0, gh1, gh2 = grad_h
     a0, a1, a2 = a
     p0, p1, p2 = prev
     ga0, ga1, ga2 = grad_a
     gb0, gb1, gb2 = grad_b
+    o0, o1, o2 = offsets
     k0, k1, k2 = carry
     z0 = z1 = z2 = wide_zero(k0)
-    n = gb0.shape[0]
     skew = _skew(n)
-    k0, z0 = _adjoint_span(gh0, a0, p0, ga0, gb0, n - 2 * skew, n, k0, z0, accumulate,
-                           add)
-    k1, z1 = _adjoint_span(gh1, a1, p1, ga1, gb1, n - skew, n, k1, z1, accumulate, add)
+    k0, z0 = _adjoint_span(gh0, a0, p0, ga0, gb0, o0 + n - 2 * skew, o0 + n, k0, z0,
+                           accumulate, add)
+    k1, z1 = _adjoint_span(gh1, a1, p1, ga1, gb1, o1 + n - skew, o1 + n, k1, z1,
+                           accumulate, add)
     for i in range(n - 2 * skew):
         t = n - 1 - 2 * skew - i
-        k0, z0 = _adjoint_step(gh0, a0, p0, ga0, gb0, np.uintp(t), k0, z0, accumulate,
-                               add)
-        k1, z1 = _adjoint_step(gh1, a1, p1, ga1, gb1, np.uintp(t + skew), k1, z1,
+        k0, z0 = _adjoint_step(gh0, a0, p0, ga0, gb0, np.uintp(o0 + t), k0, z0,
                                accumulate, add)
-        k2, z2 = _adjoint_step(gh2, a2, p2, ga2, gb2, np.uintp(t + 2 * skew), k2, z2,
+        k1, z1 = _adjoint_step(gh1, a1, p1, ga1, gb1, np.uintp(o1 + t + skew), k1, z1,
                                accumulate, add)
-    k1, z1 = _adjoint_span(gh1, a1, p1, ga1, gb1, 0, skew, k1, z1, accumulate, add)
-    k2, z2 = _adjoint_span(gh2, a2, p2, ga2, gb2, 0, 2 * skew, k2, z2, accumulate, add)
+        k2, z2 = _adjoint_step(gh2, a2, p2, ga2, gb2, np.uintp(o2 + t + 2 * skew), k2,
+                               z2, accumulate, add)
+    k1, z1 = _adjoint_span(gh1, a1, p1, ga1, gb1, o1, o1 + skew, k1, z1, accumulate, add)
+    k2, z2 = _adjoint_span(gh2, a2, p2, ga2, gb2, o2, o2 + 2 * skew, k2, z2, accumulate,
+                           add)
     return (k0, k1, k2), (z0, z1, z2)
 
 
@@ -283,13 +287,41 @@ def adjoint_lanes(grad_h, a, prev, grad_a, grad_b, carry, accumulate, add):
     combination (tested at run time inside the loop: 11-18x slower, measured once; the
     four variants add about 3 s to the first compilation of a signature).
     """
+    n = grad_b[0].shape[0]
     if accumulate and add:
-        return _adjoint_lanes(grad_h, a, prev, grad_a, grad_b, carry, True, True)
+        return _adjoint_lanes(grad_h, a, prev, grad_a, grad_b, (0, 0, 0), n, carry, True,
+                              True)
     if accumulate:
-        return _adjoint_lanes(grad_h, a, prev, grad_a, grad_b, carry, True, False)
+        return _adjoint_lanes(grad_h, a, prev, grad_a, grad_b, (0, 0, 0), n, carry, True,
+                              False)
     if add:
-        return _adjoint_lanes(grad_h, a, prev, grad_a, grad_b, carry, False, True)
-    return _adjoint_lanes(grad_h, a, prev, grad_a, grad_b, carry, False, False)
+        return _adjoint_lanes(grad_h, a, prev, grad_a, grad_b, (0, 0, 0), n, carry, False,
+                              True)
+    return _adjoint_lanes(grad_h, a, prev, grad_a, grad_b, (0, 0, 0), n, carry, False,
+                          False)
+
+
+@_jit
+def adjoint_span_lanes(grad_h, a, prev, grad_a, grad_b, carry, accumulate, add):
+    """:func:`adjoint_lanes` over three consecutive spans of one view each: lane k is
+    positions ``[k * n, k * n + n)`` of views of ``3 * n`` positions (``grad_a`` of one
+    position when ``accumulate``).
+
+    The three lanes of a chunked group are adjacent chunks of one chain. Indexing one
+    view per array at three offsets, rather than three views, leaves the loop five base
+    addresses instead of fifteen, so that they stay in registers (in cache, measured
+    once: 1.07x faster in float32, 1.15x in float64, 1.08x in complex64)."""
+    n = grad_b.shape[0] // 3
+    gh, av, pv = (grad_h, grad_h, grad_h), (a, a, a), (prev, prev, prev)
+    ga, gb = (grad_a, grad_a, grad_a), (grad_b, grad_b, grad_b)
+    offsets = (0, n, 2 * n)
+    if accumulate and add:
+        return _adjoint_lanes(gh, av, pv, ga, gb, offsets, n, carry, True, True)
+    if accumulate:
+        return _adjoint_lanes(gh, av, pv, ga, gb, offsets, n, carry, True, False)
+    if add:
+        return _adjoint_lanes(gh, av, pv, ga, gb, offsets, n, carry, False, True)
+    return _adjoint_lanes(gh, av, pv, ga, gb, offsets, n, carry, False, False)
 
 
 @_jit
@@ -328,14 +360,19 @@ def _adjoint_reduce_span(grad_h, a, start, stop, p, s):
     return p, s
 
 
-@_jit
+@_fwd
 def adjoint_reduce_lanes(grad_h, a, zero):
     """Each lane's map of the incoming carry: carry_out = A * carry_in + B.
 
     Three lanes, as in :func:`adjoint_lanes` (the backward chunked schedule groups its
     chunks by three in both passes). Lane k runs ``k * SKEW`` steps behind lane 0; its
     first and last steps run alone, so the steady loop tests no bounds, and its indices
-    are unsigned, so it has no negative-index wraparound either."""
+    are unsigned, so it has no negative-index wraparound either.
+
+    Compiled like the chunked forward's steps (``_fwd``): a step's multiplication and the
+    next step's addition contract into one fused multiply-add, the chain that paces the
+    lane (in cache, measured once: 1.4x faster in float32, 1.3x in float64, the same in
+    complex64)."""
     gh0, gh1, gh2 = grad_h
     a0, a1, a2 = a
     p0 = p1 = p2 = zero + 1
@@ -358,6 +395,6 @@ def adjoint_reduce_lanes(grad_h, a, zero):
     return (p0, p1, p2), (s0, s1, s2)
 
 
-@_jit
+@_fwd
 def adjoint_reduce_one(grad_h, a, zero):
     return _adjoint_reduce_span(grad_h, a, 0, a.shape[0], zero + 1, zero)

@@ -13,19 +13,22 @@ Three schedules, each with a forward kernel and a fused backward kernel:
   the backward; for data whose time axis is the fastest.
 - channels: blocks of C in parallel, the inner loop across contiguous channels (it
   vectorises); for data whose time axis is not the fastest.
-- chunked: reduce-then-scan over time chunks, for few long chains. Phase 1 reduces every
-  chunk to its affine pair (A, B); a short sequential pass turns the pairs into each
-  chunk's carry-in; phase 3 rescans each chunk from its carry-in. Four chunks of a chain
-  are interleaved per task. The carry pass applies a pair as ``A * carry + B``
-  except where that reassociation can make inf or NaN the loop does not (``_apply_pair``):
-  a zero carry gives ``B`` exactly, even when ``A`` overflowed to inf; a finite carry
-  whose image is not finite (an overflow of ``A``, ``B`` or their sum) is recomputed by
-  replaying the chunk from it, as the sequential loop would. The backward runs the
-  three phases one after another (20 bytes per float32 element against 12 for one
-  pass). The forward runs them group by group in one parallel region
-  (``_forward_groups``): each task reduces a group of short chunks, takes the state
-  before it from the previous group's task, carries and rescans it while the group is
-  in cache, so memory sees 12 bytes per float32 element.
+- chunked: reduce-then-scan over time chunks, for few long chains. Every chunk is
+  reduced to its affine pair (A, B); a short sequential pass turns the pairs into each
+  chunk's carry-in; each chunk is rescanned from its carry-in. Four chunks of a chain
+  are interleaved per task (three in the backward). The carry pass applies a pair as
+  ``A * carry + B`` except where that reassociation can make inf or NaN the loop does
+  not (``_apply_pair``): a zero carry gives ``B`` exactly, even when ``A`` overflowed
+  to inf; a finite carry whose image is not finite (an overflow of ``A``, ``B`` or
+  their sum) is recomputed by replaying the chunk from it, as the sequential loop
+  would. Both directions run the
+  phases group by group in one parallel region: each task reduces a group of short
+  chunks, takes the state (or, backward, the carry) entering it from the previous
+  group's task, carries it through, publishes the state leaving the group and rescans
+  it while it is in cache. The forward (``_forward_groups``) moves 12 bytes per float32
+  element; the backward (``_backward_groups``), whose groups run from the end of time,
+  20 (reads grad_h, a and h, writes grad_a and grad_b), where the three phases one
+  after another moved 28.
 
 Backward kernels compute, from t = T-1 down to 0, ``g = grad_h[t] + carry``,
 ``grad_b[t] = g``, ``grad_a[t] = g * conj(h[t-1])``, ``carry = conj(a[t]) * g``, with
@@ -387,79 +390,106 @@ def backward_channels(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, add, blo
                         c0 + c, carry[c], total[c], accumulate, add)
 
 
-@_jit
-def _chunk_pairs_backward(grad_h, a, length, pair_a, pair_b):
-    """Phase 1 of the backward pass over positions [1, T): each chunk's carry map."""
-    n, T = grad_h.shape
+@_seq
+def _group_pairs_backward(grad_h, a, j, g, length, pair_a, pair_b):
+    """The carry maps (carry_out = A * carry_in + B) of the three chunks of group g of
+    chain j, over positions [1, T)."""
+    T = grad_h.shape[1]
     chunks = pair_a.shape[0]
-    groups = (chunks + 2) // 3
     zero = pair_b.dtype.type(0)
-    for task in prange(n * groups):
-        j, g = task // groups, task % groups
-        if _full_group(g, 3, length, 1, T):
-            t0 = 1 + 3 * g * length
-            t1, t2 = t0 + length, t0 + 2 * length
-            p, s = _lanes.adjoint_reduce_lanes(
-                (grad_h[j, t0:t1], grad_h[j, t1:t2], grad_h[j, t2:t2 + length]),
-                (a[j, t0:t1], a[j, t1:t2], a[j, t2:t2 + length]), zero)
-            for i in range(3):
-                pair_a[3 * g + i, j] = p[i]
-                pair_b[3 * g + i, j] = s[i]
-        else:
-            for k in range(3 * g, min(chunks, 3 * g + 3)):
-                t0, t1 = _chunk_span(k, length, 1, T)
-                pair_a[k, j], pair_b[k, j] = _lanes.adjoint_reduce_one(
-                    grad_h[j, t0:t1], a[j, t0:t1], zero)
+    if _full_group(g, 3, length, 1, T):
+        t0 = 1 + 3 * g * length
+        t1, t2 = t0 + length, t0 + 2 * length
+        p, s = _lanes.adjoint_reduce_lanes(
+            (grad_h[j, t0:t1], grad_h[j, t1:t2], grad_h[j, t2:t2 + length]),
+            (a[j, t0:t1], a[j, t1:t2], a[j, t2:t2 + length]), zero)
+        for i in range(3):
+            pair_a[3 * g + i, j] = p[i]
+            pair_b[3 * g + i, j] = s[i]
+    else:
+        for k in range(3 * g, min(chunks, 3 * g + 3)):
+            t0, t1 = _chunk_span(k, length, 1, T)
+            pair_a[k, j], pair_b[k, j] = _lanes.adjoint_reduce_one(
+                grad_h[j, t0:t1], a[j, t0:t1], zero)
 
 
 @_seq
-def _carry_in_backward(grad_h, a, length, pair_a, pair_b, init, carries, first):
-    """Phase 2 backward: ``carries[k, j]`` = carry entering chunk k of chain j from the
-    right; writes the carries leaving the first chunks into ``first``."""
-    chunks, n = pair_a.shape
+def _group_carries_backward(grad_h, a, j, g, length, pair_a, pair_b, state, carries):
+    """``carries[k, j]`` = the carry entering chunk k of group g of chain j from the
+    right, the group being entered with ``state``; returns the carry leaving the group
+    at its first position."""
     T = grad_h.shape[1]
-    for j in range(n):
-        state = init[j]
-        for k in range(chunks - 1, -1, -1):
-            carries[k, j] = state
-            state, replay = _apply_pair(pair_a[k, j], pair_b[k, j], state)
-            if replay:
-                t0, t1 = _chunk_span(k, length, 1, T)
-                state = _lanes.adjoint_advance_one(grad_h[j, t0:t1], a[j, t0:t1],
-                                                   carries[k, j])
-        first[j] = state
+    chunks = pair_a.shape[0]
+    for k in range(min(chunks, 3 * g + 3) - 1, 3 * g - 1, -1):
+        carries[k, j] = state
+        state, replay = _apply_pair(pair_a[k, j], pair_b[k, j], state)
+        if replay:
+            t0, t1 = _chunk_span(k, length, 1, T)
+            state = _lanes.adjoint_advance_one(grad_h[j, t0:t1], a[j, t0:t1],
+                                               carries[k, j])
+    return state
+
+
+@_seq
+def _group_rescan_backward(grad_h, a, h, grad_a, grad_b, add, j, g, length, carries,
+                           totals):
+    """The adjoint over the chunks of group g of chain j from their carries: writes (or
+    adds into, when ``add``) grad_b and grad_a, or puts the chunks' sums for grad_a in
+    ``totals`` when ``a`` is constant in time."""
+    T = h.shape[1]
+    accumulate = grad_a.shape[1] != T
+    chunks = carries.shape[0]
+    if _full_group(g, 3, length, 1, T):
+        t0 = 1 + 3 * g * length
+        gh, av, prev, ga, gb = _lane_views(grad_h, a, h, grad_a, grad_b, j, t0,
+                                           t0 + 3 * length, accumulate)
+        _, z = _lanes.adjoint_span_lanes(
+            gh, av, prev, ga, gb,
+            (carries[3 * g, j], carries[3 * g + 1, j], carries[3 * g + 2, j]),
+            accumulate, add)
+        for i in range(3):
+            totals[3 * g + i, j] = z[i]
+        return
+    for k in range(3 * g, min(chunks, 3 * g + 3)):
+        t0, t1 = _chunk_span(k, length, 1, T)
+        gh, av, prev, ga, gb = _lane_views(grad_h, a, h, grad_a, grad_b, j, t0, t1,
+                                           accumulate)
+        _, totals[k, j] = _lanes.adjoint_one(gh, av, prev, ga, gb, carries[k, j],
+                                             accumulate, add)
 
 
 @_jit
-def _rescan_chunks_backward(grad_h, a, h, grad_a, grad_b, add, length, carries, totals):
-    """Phase 3 backward over positions [1, T): writes (or adds into, when ``add``)
-    grad_b and grad_a, or computes grad_a's sums."""
+def _backward_groups(grad_h, a, h, glast, grad_a, grad_b, add, length, pair_a, pair_b,
+                     carries, totals, first, after, ready, counter, workers):
+    """The adjoint over positions [1, T), every group of three chunks in one task, the
+    tasks in order of (chain, group counted from the end of time): reduce the group to
+    its chunks' carry maps, wait for the carry entering it from the group to its right
+    (``ready``), carry it through the group, publish the carry leaving it, rescan the
+    group (grad_h and a are still in the core's cache). The carry leaving a chain's first
+    group (at position 1) goes to ``first``. Tasks are claimed in order from
+    ``counter`` by ``workers`` loops, as in ``_forward_groups``: no deadlock."""
     n, T = h.shape
-    accumulate = grad_a.shape[1] != T
-    chunks = carries.shape[0]
+    chunks = pair_a.shape[0]
     groups = (chunks + 2) // 3
-    for task in prange(n * groups):
-        j, g = task // groups, task % groups
-        if _full_group(g, 3, length, 1, T):
-            t0 = 1 + 3 * g * length
-            t1, t2 = t0 + length, t0 + 2 * length
-            v0 = _lane_views(grad_h, a, h, grad_a, grad_b, j, t0, t1, accumulate)
-            v1 = _lane_views(grad_h, a, h, grad_a, grad_b, j, t1, t2, accumulate)
-            v2 = _lane_views(grad_h, a, h, grad_a, grad_b, j, t2, t2 + length, accumulate)
-            _, z = _lanes.adjoint_lanes(
-                (v0[0], v1[0], v2[0]), (v0[1], v1[1], v2[1]), (v0[2], v1[2], v2[2]),
-                (v0[3], v1[3], v2[3]), (v0[4], v1[4], v2[4]),
-                (carries[3 * g, j], carries[3 * g + 1, j], carries[3 * g + 2, j]),
-                accumulate, add)
-            for i in range(3):
-                totals[3 * g + i, j] = z[i]
-        else:
-            for k in range(3 * g, min(chunks, 3 * g + 3)):
-                t0, t1 = _chunk_span(k, length, 1, T)
-                gh, av, prev, ga, gb = _lane_views(grad_h, a, h, grad_a, grad_b, j, t0,
-                                                   t1, accumulate)
-                _, totals[k, j] = _lanes.adjoint_one(gh, av, prev, ga, gb, carries[k, j],
-                                                     accumulate, add)
+    for _ in prange(workers):
+        task = _atomic.fetch_add(counter, 0, 1)
+        while task < n * groups:
+            j, g = task // groups, groups - 1 - task % groups
+            _group_pairs_backward(grad_h, a, j, g, length, pair_a, pair_b)
+            if g == groups - 1:
+                state = glast[j]
+            else:
+                _atomic.wait_until_set(ready, task - 1)
+                state = after[task - 1]
+            state = _group_carries_backward(grad_h, a, j, g, length, pair_a, pair_b,
+                                            state, carries)
+            after[task] = state
+            _atomic.store_release(ready, task, 1)
+            if g == 0:
+                first[j] = state
+            _group_rescan_backward(grad_h, a, h, grad_a, grad_b, add, j, g, length,
+                                   carries, totals)
+            task = _atomic.fetch_add(counter, 0, 1)
 
 
 @_jit
@@ -473,28 +503,35 @@ def _first_steps(grad_h, a, h0, grad_a, grad_b, grad_h0, add, carry, total):
 
 def backward_chunked(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, add, length):
     """The backward pass over time chunks of about ``length`` steps (arguments as
-    backward_rows).
+    backward_rows), in one parallel region (``_backward_groups``), then each chain's
+    first step (``_first_step``: it needs the chain's whole grad_a sum when ``a`` is
+    constant in time).
 
-    Phases 1 and 3 interleave three chunks per task where the forward interleaves four
+    Tasks interleave three chunks where the forward interleaves four
     (``_lanes.adjoint_lanes`` says why), so positions [1, T) are cut into three chunks for
-    every four the forward would make of them: as many tasks, three lanes each. The
-    length is rounded down, so that every group of three is full (a group with a shorter
-    chunk runs its chunks one by one, at a third of the speed) and the rest, fewer steps
-    than there are chunks, forms one short chunk at the end.
+    every four the forward would make of them: as many groups, each holding the same
+    bytes of grad_h, a and h as a forward group holds of a, b and h (``CHUNK_BYTES``:
+    they stay in a core's cache between the reduction and the rescan). The length is
+    rounded down, so that every group of three is full (a group with a shorter chunk
+    runs its chunks one by one, at a third of the speed) and the rest, fewer steps than
+    there are chunks, forms one short chunk at the end.
     """
     n, T = h.shape
+    length = max(1, min(length, CHUNK_BYTES // h.itemsize))
     chunks = max(1, 3 * -(-(T - 1) // (4 * length)))
     length = max(1, (T - 1) // chunks)
     chunks = -(-(T - 1) // length)
+    groups = -(-chunks // 3)
     dtype = grad_h0.dtype
     pair_a = np.empty((chunks, n), dtype)
     pair_b = np.empty((chunks, n), dtype)
-    call(_chunk_pairs_backward, grad_h, a, length, pair_a, pair_b)
     carries = np.empty((chunks, n), dtype)
-    carry = np.empty(n, dtype)
-    call(_carry_in_backward, grad_h, a, length, pair_a, pair_b, glast, carries, carry)
     totals = np.zeros((chunks, n), np.promote_types(dtype, np.float64))
-    call(_rescan_chunks_backward, grad_h, a, h, grad_a, grad_b, add, length, carries,
-         totals)
-    call(_first_steps, grad_h, a, h0, grad_a, grad_b, grad_h0, add, carry,
+    first = np.array(glast, dtype)
+    after = np.empty(n * groups, dtype)
+    ready = np.zeros(n * groups, np.int64)
+    counter = np.zeros(1, np.int64)
+    call(_backward_groups, grad_h, a, h, glast, grad_a, grad_b, add, length, pair_a,
+         pair_b, carries, totals, first, after, ready, counter, _threading.num_threads())
+    call(_first_steps, grad_h, a, h0, grad_a, grad_b, grad_h0, add, first,
          totals.sum(axis=0))
