@@ -12,7 +12,7 @@ CPU (``linrec.cpu``):
 - ``CHUNK_BYTES``: the most bytes of ``b`` in one chunk of the chunked forward, whose
   tasks reduce and rescan four chunks at a time: a, b and h of four chunks stay in a
   core's L2 cache (1 MiB on the machine measured) between the two passes; the chunked
-  backward's groups of three chunks span as many steps as the forward's four, so that
+  backward's groups of six chunks span as many steps as the forward's four, so that
   their grad_h, a and h take as many bytes;
 - ``CHANNELS_MIN``: the fewest contiguous channels for the ``channels`` schedule;
 - ``CHANNEL_BLOCK``: channel blocks of the ``channels`` schedule are multiples of it;

@@ -1,5 +1,5 @@
 """The fused chunked backward (``linrec.cpu._parallel.backward_chunked``): one task per
-group of three chunks, tasks in order from the end of time, each reducing its chunks to
+group of six chunks, tasks in order from the end of time, each reducing its chunks to
 their carry maps, waiting for the carry from the group to its right, carrying it through
 and rescanning; against the float64/complex128 reference (``linrec.reference``) on
 awkward sizes, with ``a`` full or constant in time (grad_a summed), writing or adding
@@ -50,15 +50,16 @@ def _check(got, want, dtype, T):
             assert_close(x, y, dtype, T)
 
 
-@pytest.mark.parametrize("T", [1, 2, 3, 4, 5, 34, 2403])
-@pytest.mark.parametrize("length", [1, 3, 600])
+@pytest.mark.parametrize("T", [1, 2, 3, 4, 5, 34, 3500])
+@pytest.mark.parametrize("length", [1, 3, 1000])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("constant_a", [False, True])
 def test_fused_backward_equals_reference(T, length, dtype, constant_a):
-    # The kernel cuts positions 1..T-1 into groups of three chunks; length 600 with
-    # T = 2403 gives a full group of skewed lanes (at least 8 * SKEW steps each) and a
-    # short last chunk; length 1 and 3 give many groups of a few steps, T = 34 a partial
-    # last group.
+    # The kernel cuts positions 1..T-1 into groups of six chunks, six for every four
+    # forward chunks of ``length``: length 1000 with T = 3500 gives one full group of
+    # chunks of 583 steps (the rescan's lanes skewed: at least 8 * SKEW steps each) and
+    # a short last chunk of one step; length 1 and 3 give many groups of a few steps,
+    # T = 34 a partial last group.
     rng = np.random.default_rng(T * 31 + length)
     a, h, h0, grad_h, grad_last = _problem(rng, 3, T, dtype, constant_a)
     want = reference_scan_vjp(grad_h, a[:, :1] if constant_a else a, h, h0, False,
@@ -106,16 +107,16 @@ def test_scan_vjp_with_small_chunks(monkeypatch, dtype, reverse, T):
 @pytest.mark.parametrize("start", range(1, 25))
 def test_overflow_inside_any_chunk_of_any_group_is_replayed(start):
     """conj(a) = 1e200, 1e200, 1e-300 at every offset across three groups of chunks of
-    two: the carry map of a chunk (or of two) overflows while the loop, from a carry of
-    about 1e-100, stays finite; each group replays its chunk from the carry it got from
-    the group to its right."""
+    two steps (length 4: six chunks for every four of the forward): the carry map of a
+    chunk overflows while the loop, from a carry of about 1e-100, stays finite; each
+    group replays its chunk from the carry it got from the group to its right."""
     T = 26
     a = np.full((1, T), 0.999)
     grad_h = np.full((1, T), 1e-103)
     a[0, start:start + 3] = [1e-300, 1e200, 1e200][:T - start]
     h = np.ones((1, T))
     grad_last = np.array([1e-100])
-    got = _run(grad_h, a, h, np.ones(1), grad_last, 2)
+    got = _run(grad_h, a, h, np.ones(1), grad_last, 4)
     want = reference_scan_vjp(grad_h, a, h, np.ones(1), False, grad_last)
     assert all(np.isfinite(w).all() for w in want)
     for x, y in zip(got, want, strict=True):
@@ -127,14 +128,14 @@ def test_overflow_inside_any_chunk_of_any_group_is_replayed(start):
 def test_overflowing_carry_map_meeting_a_zero_carry(start, dtype):
     """A chunk whose product of a is inf (or NaN, inf * 0) entered with a carry of
     exactly 0 (grad_h is zero to its right) gives its adjoint from zero, as the loop
-    does, in whichever group it falls."""
+    does, in whichever group it falls (chunks of two steps, two groups)."""
     T = 16
     big = np.finfo(dtype).max / 2
     a = np.full((1, T), 0.5, dtype)
     a[0, start:start + 2] = big
     grad_h = np.where(np.arange(T) < start, 1.0, 0.0)[None].astype(dtype)
     h = np.ones((1, T), dtype)
-    got = _run(grad_h, a, h, np.ones(1, dtype), np.zeros(1, dtype), 3)
+    got = _run(grad_h, a, h, np.ones(1, dtype), np.zeros(1, dtype), 4)
     want = reference_scan_vjp(grad_h, a, h, np.ones(1, dtype))
     assert all(np.isfinite(w).all() for w in want)
     for x, y in zip(got, want, strict=True):

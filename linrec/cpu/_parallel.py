@@ -16,19 +16,18 @@ Three schedules, each with a forward kernel and a fused backward kernel:
 - chunked: reduce-then-scan over time chunks, for few long chains. Every chunk is
   reduced to its affine pair (A, B); a short sequential pass turns the pairs into each
   chunk's carry-in; each chunk is rescanned from its carry-in. Four chunks of a chain
-  are interleaved per task (three in the backward). The carry pass applies a pair as
-  ``A * carry + B`` except where that reassociation can make inf or NaN the loop does
-  not (``_apply_pair``): a zero carry gives ``B`` exactly, even when ``A`` overflowed
-  to inf; a finite carry whose image is not finite (an overflow of ``A``, ``B`` or
-  their sum) is recomputed by replaying the chunk from it, as the sequential loop
-  would. Both directions run the
-  phases group by group in one parallel region: each task reduces a group of short
-  chunks, takes the state (or, backward, the carry) entering it from the previous
-  group's task, carries it through, publishes the state leaving the group and rescans
-  it while it is in cache. The forward (``_forward_groups``) moves 12 bytes per float32
-  element; the backward (``_backward_groups``), whose groups run from the end of time,
-  20 (reads grad_h, a and h, writes grad_a and grad_b), where the three phases one
-  after another moved 28.
+  are interleaved per task (backward: six in the reduction, three in the rescan). The
+  carry pass applies a pair as ``A * carry + B`` except where that reassociation can
+  make inf or NaN the loop does not (``_apply_pair``): a zero carry gives ``B``
+  exactly, even when ``A`` overflowed to inf; a finite carry whose image is not finite
+  (an overflow of ``A``, ``B`` or their sum) is recomputed by replaying the chunk from
+  it, as the sequential loop would. Both directions run the phases group by group in
+  one parallel region: each task reduces a group of short chunks, takes the state (or,
+  backward, the carry) entering it from the previous group's task, carries it
+  through, publishes the state leaving the group and rescans it while it is in cache.
+  The forward (``_forward_groups``) moves 12 bytes per float32 element; the backward
+  (``_backward_groups``), whose groups run from the end of time, 20 (reads grad_h, a
+  and h, writes grad_a and grad_b), where the three phases one after another moved 28.
 
 Backward kernels compute, from t = T-1 down to 0, ``g = grad_h[t] + carry``,
 ``grad_b[t] = g``, ``grad_a[t] = g * conj(h[t-1])``, ``carry = conj(a[t]) * g``, with
@@ -37,7 +36,8 @@ Backward kernels compute, from t = T-1 down to 0, ``g = grad_h[t] + carry``,
 accumulated in float64 (complex128) by every schedule and rounded once.
 Positions 1..T-1 run in the lanes (``h[t-1]`` is then a shifted view); step 0, which
 reads ``h0``, is finished per chain by ``_first_step``. The rows and chunked backward
-kernels interleave three lanes, not four (``_lanes.adjoint_lanes`` says why). All
+kernels interleave three lanes, not four (``_lanes.adjoint_lanes`` says why; the
+chunked reduction, which stores nothing, six). All
 backward kernels walk memory downwards (time from the end; within a time step of
 ``channels``, the channels from the highest), take the two flags (``add``;
 ``accumulate``: ``grad_a`` summed) as constants of inlined loops, so that no loop tests
@@ -392,22 +392,20 @@ def backward_channels(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, add, blo
 
 @_seq
 def _group_pairs_backward(grad_h, a, j, g, length, pair_a, pair_b):
-    """The carry maps (carry_out = A * carry_in + B) of the three chunks of group g of
+    """The carry maps (carry_out = A * carry_in + B) of the six chunks of group g of
     chain j, over positions [1, T)."""
     T = grad_h.shape[1]
     chunks = pair_a.shape[0]
     zero = pair_b.dtype.type(0)
-    if _full_group(g, 3, length, 1, T):
-        t0 = 1 + 3 * g * length
-        t1, t2 = t0 + length, t0 + 2 * length
-        p, s = _lanes.adjoint_reduce_lanes(
-            (grad_h[j, t0:t1], grad_h[j, t1:t2], grad_h[j, t2:t2 + length]),
-            (a[j, t0:t1], a[j, t1:t2], a[j, t2:t2 + length]), zero)
-        for i in range(3):
-            pair_a[3 * g + i, j] = p[i]
-            pair_b[3 * g + i, j] = s[i]
+    if _full_group(g, 6, length, 1, T):
+        t0 = 1 + 6 * g * length
+        p, s = _lanes.adjoint_reduce_span_lanes(grad_h[j, t0:t0 + 6 * length],
+                                                a[j, t0:t0 + 6 * length], zero)
+        for i in range(6):
+            pair_a[6 * g + i, j] = p[i]
+            pair_b[6 * g + i, j] = s[i]
     else:
-        for k in range(3 * g, min(chunks, 3 * g + 3)):
+        for k in range(6 * g, min(chunks, 6 * g + 6)):
             t0, t1 = _chunk_span(k, length, 1, T)
             pair_a[k, j], pair_b[k, j] = _lanes.adjoint_reduce_one(
                 grad_h[j, t0:t1], a[j, t0:t1], zero)
@@ -420,7 +418,7 @@ def _group_carries_backward(grad_h, a, j, g, length, pair_a, pair_b, state, carr
     at its first position."""
     T = grad_h.shape[1]
     chunks = pair_a.shape[0]
-    for k in range(min(chunks, 3 * g + 3) - 1, 3 * g - 1, -1):
+    for k in range(min(chunks, 6 * g + 6) - 1, 6 * g - 1, -1):
         carries[k, j] = state
         state, replay = _apply_pair(pair_a[k, j], pair_b[k, j], state)
         if replay:
@@ -433,24 +431,25 @@ def _group_carries_backward(grad_h, a, j, g, length, pair_a, pair_b, state, carr
 @_seq
 def _group_rescan_backward(grad_h, a, h, grad_a, grad_b, add, j, g, length, carries,
                            totals):
-    """The adjoint over the chunks of group g of chain j from their carries: writes (or
-    adds into, when ``add``) grad_b and grad_a, or puts the chunks' sums for grad_a in
-    ``totals`` when ``a`` is constant in time."""
+    """The adjoint over the chunks of group g of chain j from their carries, three
+    chunks at a time from the end: writes (or adds into, when ``add``) grad_b and
+    grad_a, or puts the chunks' sums for grad_a in ``totals`` when ``a`` is constant in
+    time."""
     T = h.shape[1]
     accumulate = grad_a.shape[1] != T
     chunks = carries.shape[0]
-    if _full_group(g, 3, length, 1, T):
-        t0 = 1 + 3 * g * length
-        gh, av, prev, ga, gb = _lane_views(grad_h, a, h, grad_a, grad_b, j, t0,
-                                           t0 + 3 * length, accumulate)
-        _, z = _lanes.adjoint_span_lanes(
-            gh, av, prev, ga, gb,
-            (carries[3 * g, j], carries[3 * g + 1, j], carries[3 * g + 2, j]),
-            accumulate, add)
-        for i in range(3):
-            totals[3 * g + i, j] = z[i]
+    if _full_group(g, 6, length, 1, T):
+        for k in (6 * g + 3, 6 * g):
+            t0 = 1 + k * length
+            gh, av, prev, ga, gb = _lane_views(grad_h, a, h, grad_a, grad_b, j, t0,
+                                               t0 + 3 * length, accumulate)
+            _, z = _lanes.adjoint_span_lanes(
+                gh, av, prev, ga, gb, (carries[k, j], carries[k + 1, j], carries[k + 2, j]),
+                accumulate, add)
+            for i in range(3):
+                totals[k + i, j] = z[i]
         return
-    for k in range(3 * g, min(chunks, 3 * g + 3)):
+    for k in range(min(chunks, 6 * g + 6) - 1, 6 * g - 1, -1):
         t0, t1 = _chunk_span(k, length, 1, T)
         gh, av, prev, ga, gb = _lane_views(grad_h, a, h, grad_a, grad_b, j, t0, t1,
                                            accumulate)
@@ -461,7 +460,7 @@ def _group_rescan_backward(grad_h, a, h, grad_a, grad_b, add, j, g, length, carr
 @_jit
 def _backward_groups(grad_h, a, h, glast, grad_a, grad_b, add, length, pair_a, pair_b,
                      carries, totals, first, after, ready, counter, workers):
-    """The adjoint over positions [1, T), every group of three chunks in one task, the
+    """The adjoint over positions [1, T), every group of six chunks in one task, the
     tasks in order of (chain, group counted from the end of time): reduce the group to
     its chunks' carry maps, wait for the carry entering it from the group to its right
     (``ready``), carry it through the group, publish the carry leaving it, rescan the
@@ -470,7 +469,7 @@ def _backward_groups(grad_h, a, h, glast, grad_a, grad_b, add, length, pair_a, p
     ``counter`` by ``workers`` loops, as in ``_forward_groups``: no deadlock."""
     n, T = h.shape
     chunks = pair_a.shape[0]
-    groups = (chunks + 2) // 3
+    groups = (chunks + 5) // 6
     for _ in prange(workers):
         task = _atomic.fetch_add(counter, 0, 1)
         while task < n * groups:
@@ -507,21 +506,22 @@ def backward_chunked(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, add, leng
     first step (``_first_step``: it needs the chain's whole grad_a sum when ``a`` is
     constant in time).
 
-    Tasks interleave three chunks where the forward interleaves four
-    (``_lanes.adjoint_lanes`` says why), so positions [1, T) are cut into three chunks for
-    every four the forward would make of them: as many groups, each holding the same
-    bytes of grad_h, a and h as a forward group holds of a, b and h (``CHUNK_BYTES``:
-    they stay in a core's cache between the reduction and the rescan). The length is
-    rounded down, so that every group of three is full (a group with a shorter chunk
-    runs its chunks one by one, at a third of the speed) and the rest, fewer steps than
-    there are chunks, forms one short chunk at the end.
+    A group is six chunks: its reduction runs them as six lanes, its rescan as two sets
+    of three (``_lanes.adjoint_span_lanes`` and ``adjoint_reduce_span_lanes`` say why),
+    so positions [1, T) are cut into six chunks for every four the forward would make of
+    them: as many groups, each holding the same bytes of grad_h, a and h as a forward
+    group holds of a, b and h (``CHUNK_BYTES``: they stay in a core's cache between the
+    reduction and the rescan). The length is rounded down, so that every group of six
+    is full (a group with a shorter chunk runs its chunks one by one, at a third of the
+    speed or less) and the rest, fewer steps than there are chunks, forms one short
+    chunk at the end.
     """
     n, T = h.shape
     length = max(1, min(length, CHUNK_BYTES // h.itemsize))
-    chunks = max(1, 3 * -(-(T - 1) // (4 * length)))
+    chunks = max(1, 6 * -(-(T - 1) // (4 * length)))
     length = max(1, (T - 1) // chunks)
     chunks = -(-(T - 1) // length)
-    groups = -(-chunks // 3)
+    groups = -(-chunks // 6)
     dtype = grad_h0.dtype
     pair_a = np.empty((chunks, n), dtype)
     pair_b = np.empty((chunks, n), dtype)
