@@ -9,11 +9,10 @@ under load it could lose more than its fair share. This script times ``linrec.sc
 schedule, which never waits, as a control) at ``numba.set_num_threads(2)`` and ``(1)``,
 with K = 0, 1, 2 busy competitor processes (``while True: pass``, each in its own
 session, as another user's job would be; ``--same-session`` puts them in this one), all
-side by side in one run: every round
-visits every load (in rotating order) and, under each, times every case at 2 and 1
-threads (alternating which comes first). Usage::
+side by side in one run: every round visits every load (in rotating order) and, under
+each, times every case at 2 and 1 threads (alternating which comes first). Usage::
 
-    python benchmarks/oversubscribed.py [--rounds 7]
+    python benchmarks/oversubscribed.py [--rounds 7] [--same-session] [--loads 0 1 2]
 
 Not under the benchmark lock on purpose: the point is to run under load. K = 0 is
 whatever else the machine runs (the load average is printed). Columns, medians over
@@ -24,13 +23,16 @@ rounds:
 - ``cpu2/cpu1``: the process's CPU time (all threads) per call at 2 threads over that at
   1 thread: the cycles the 2-thread kernel spends (working or waiting) per cycle of
   useful work;
-- ``t2/t2(K=0)``, ``t1/t1(K=0)``: the slowdown from the load, against
-- ``fair``: the slowdown fair sharing predicts, the cores this process gets at K = 0
-  over those it gets at K. Linux with ``sched_autogroup_enabled`` shares the cores
-  equally among sessions (autogroups), then among a session's threads; ``--busy``
-  counts the other busy sessions at K = 0 (one thread each). Both thread counts get the
-  same share wherever that share is at most one core: there, a kernel that wastes no
-  cycles waiting takes as long at 2 threads as at 1 (``t2/t1`` near 1).
+- ``t2/t2(base)``, ``t1/t1(base)``: the slowdown from the load (against the first of
+  ``--loads``, K = 0 by default), against
+- ``fair2``, ``fair1``: the slowdowns fair sharing predicts at 2 and 1 threads, the
+  cores this process gets at the base load over those it gets at K. Linux with
+  ``sched_autogroup_enabled`` shares the cores equally among sessions (autogroups),
+  then among a session's threads; ``--busy`` counts the other busy sessions at K = 0
+  (one thread each). With competitors in their own sessions, both thread counts get
+  the same share wherever it is at most one core: there a kernel that wastes no cycles
+  waiting takes as long at 2 threads as at 1 (``t2/t1`` near 1); with competitors in
+  this session, 2 threads get a larger share than 1.
 """
 
 import argparse
@@ -105,12 +107,11 @@ def fair_share(threads, competitors, busy, own_session):
     return ours * threads / (threads + competitors)
 
 
-def measure(calls, rounds, own_session):
+def measure(calls, rounds, loads, own_session):
     """``{(case, op, load, threads): [(wall, cpu), ...]}`` over ``rounds`` rounds."""
     samples = {}
-    loadavg = {k: [] for k in LOADS}
     for r in range(rounds):
-        for k in LOADS[r % len(LOADS):] + LOADS[:r % len(LOADS)]:
+        for k in loads[r % len(loads):] + loads[:r % len(loads)]:
             competitors = start_competitors(k, own_session)
             try:
                 time.sleep(0.3)
@@ -118,29 +119,28 @@ def measure(calls, rounds, own_session):
                     for threads in ((2, 1) if r % 2 == 0 else (1, 2)):
                         samples.setdefault((case, op, k, threads), []).append(
                             timed(call, threads))
-                loadavg[k].append(os.getloadavg()[0])
             finally:
                 stop(competitors)
         print(f"round {r + 1}/{rounds} done", file=sys.stderr)
-    return samples, loadavg
+    return samples
 
 
-def table(samples, calls, busy, own_session):
+def table(samples, calls, loads, busy, own_session):
     def median(key, index):
         return statistics.median(s[index] for s in samples[key])
 
-    lines = ["| case | op | K | t2 (ms) | t1 (ms) | t2/t1 | cpu2/cpu1 | t2/t2(K=0) "
-             "| t1/t1(K=0) | fair |", "|" + "---|" * 10]
+    lines = ["| case | op | K | t2 (ms) | t1 (ms) | t2/t1 | cpu2/cpu1 | t2/t2(base) "
+             "| t1/t1(base) | fair2 | fair1 |", "|" + "---|" * 11]
     for case, op in calls:
-        for k in LOADS:
+        for k in loads:
             t2, t1 = median((case, op, k, 2), 0), median((case, op, k, 1), 0)
             c2, c1 = median((case, op, k, 2), 1), median((case, op, k, 1), 1)
-            q2, q1 = median((case, op, 0, 2), 0), median((case, op, 0, 1), 0)
-            fair = (fair_share(2, 0, busy, own_session)
-                    / fair_share(2, k, busy, own_session))
+            q2, q1 = median((case, op, loads[0], 2), 0), median((case, op, loads[0], 1), 0)
+            fair2, fair1 = (fair_share(t, loads[0], busy, own_session)
+                            / fair_share(t, k, busy, own_session) for t in (2, 1))
             lines.append(f"| {case} | {op} | {k} | {1e3 * t2:.1f} | {1e3 * t1:.1f} "
                          f"| {t2 / t1:.2f} | {c2 / c1:.2f} | {t2 / q2:.2f} | {t1 / q1:.2f} "
-                         f"| {fair:.2f} |")
+                         f"| {fair2:.2f} | {fair1:.2f} |")
     return "\n".join(lines)
 
 
@@ -149,6 +149,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--busy", type=int, default=1,
                         help="other busy sessions on the machine at K = 0 (for 'fair')")
+    parser.add_argument("--loads", type=int, nargs="+", default=list(LOADS),
+                        help="numbers of competitors, the first the baseline")
     parser.add_argument("--same-session", action="store_true",
                         help="start the competitors in this session")
     args = parser.parse_args()
@@ -161,16 +163,17 @@ def main():
     before = os.getloadavg()
     start = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     own_session = not args.same_session
-    samples, loadavg = measure(calls, args.rounds, own_session)
+    loads = tuple(args.loads)
+    samples = measure(calls, args.rounds, loads, own_session)
+    after = os.getloadavg()
     print(f"One run, {start}, {args.rounds} rounds, numba {numba.__version__}, threading "
           f"layer {numba.threading_layer()}, {os.cpu_count()} cores; load average "
-          f"before {before[0]:.2f} {before[1]:.2f} {before[2]:.2f}; 1-min load average "
-          "at the end of each load's visits, median: "
-          + ", ".join(f"K={k}: {statistics.median(v):.2f}" for k, v in loadavg.items())
-          + f"; competitors in {'their own sessions' if own_session else 'this session'}"
-          + f", autogroups {'on' if autogroups() else 'off'}; 'fair' counts {args.busy} "
-          "other busy session(s) at K = 0.\n")
-    print(table(samples, calls, args.busy, own_session))
+          f"(1, 5, 15 min) before {before[0]:.2f} {before[1]:.2f} {before[2]:.2f}, after "
+          f"{after[0]:.2f} {after[1]:.2f} {after[2]:.2f}; competitors in "
+          f"{'their own sessions' if own_session else 'this session'}, autogroups "
+          f"{'on' if autogroups() else 'off'}; 'fair' counts {args.busy} other busy "
+          "session(s).\n")
+    print(table(samples, calls, loads, args.busy, own_session))
 
 
 if __name__ == "__main__":

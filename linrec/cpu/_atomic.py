@@ -10,16 +10,30 @@ atomicity is needed).
   (sequentially consistent);
 - ``load_acquire(array, i)``: reads ``array[i]``; whatever the writer stored before its
   ``store_release`` of that value is visible after it;
-- ``store_release(array, i, value)``: writes ``array[i]`` after everything written before;
-- ``wait_until_set(array, i)``: returns once ``load_acquire(array, i)`` is not 0, spinning
-  a little, then giving the core away (``sched_yield``) between looks: on a machine
-  with more runnable threads than cores, the thread being waited for may need it.
+- ``store_release(array, i, value)``: writes ``value`` (not 0, not -1) to ``array[i]``
+  after everything written before, and wakes a thread asleep in ``wait_until_set`` on it;
+- ``wait_until_set(array, i)``: returns once ``array[i]`` holds a value given to
+  ``store_release``, seen through ``load_acquire``. It spins ``SPINS`` looks, then
+  sleeps until woken (Linux on x86-64 and aarch64: a futex on the element, which it
+  marks -1 while it sleeps), elsewhere gives the core away (``sched_yield``) between
+  looks.
+
+Why sleep rather than yield: on a machine with more runnable threads than cores, the
+thread being waited for may need the core. ``sched_yield`` hands it to whichever thread
+runs next, and Linux's scheduler (EEVDF, since 6.6) pushes a yielding thread's deadline
+back by a time slice at every yield, so a thread that yielded through a long wait runs
+last among its process's and session's threads once the value arrives: with two busy
+threads of the same session beside it, the chunked schedule's two threads took 1.5-8x
+the time of one thread (``docs/benchmarks/oversubscribed.md``). A futex sleeper takes no
+turns while it waits and runs as soon as it is woken.
 
 ``array`` is a 1-D int64 array, ``i`` an integer index (not checked: callers index in
 range).
 """
 
 import os
+import platform
+import sys
 
 from llvmlite import ir
 from numba import types
@@ -29,6 +43,12 @@ from numba.extending import intrinsic, overload
 __all__ = ["fetch_add", "load_acquire", "store_release", "wait_until_set"]
 
 SPINS = 2000
+WAITING = -1
+_FUTEX_CALLS = {"x86_64": 202, "aarch64": 98}
+_FUTEX = (_FUTEX_CALLS.get(platform.machine()) if sys.platform.startswith("linux")
+          and sys.byteorder == "little" else None)
+_FUTEX_WAIT_PRIVATE = 128
+_FUTEX_WAKE_PRIVATE = 129
 
 
 def fetch_add(array, i, value):
@@ -73,6 +93,33 @@ def _fetch_add(typingctx, array, i, value):
 
 
 @intrinsic
+def _exchange(typingctx, array, i, value):
+    """Writes ``value`` to ``array[i]``, returns the old value (sequentially consistent)."""
+    _check(array)
+
+    def codegen(context, builder, signature, args):
+        ptr = _pointer(context, builder, signature.args[0], args[0], args[1])
+        return builder.atomic_rmw("xchg", ptr, args[2], "seq_cst")
+
+    return types.int64(array, types.intp, types.int64), codegen
+
+
+@intrinsic
+def _mark_waiting(typingctx, array, i):
+    """Writes ``WAITING`` to ``array[i]`` if it holds 0; returns the value it held."""
+    _check(array)
+
+    def codegen(context, builder, signature, args):
+        ptr = _pointer(context, builder, signature.args[0], args[0], args[1])
+        i64 = ir.IntType(64)
+        pair = builder.cmpxchg(ptr, ir.Constant(i64, 0), ir.Constant(i64, WAITING),
+                               "seq_cst", "seq_cst")
+        return builder.extract_value(pair, 0)
+
+    return types.int64(array, types.intp), codegen
+
+
+@intrinsic
 def _load_acquire(typingctx, array, i):
     _check(array)
 
@@ -95,20 +142,25 @@ def _store_release(typingctx, array, i, value):
     return types.none(array, types.intp, types.int64), codegen
 
 
-@overload(fetch_add)
-def _fetch_add_overload(array, i, value):
-    return lambda array, i, value: _fetch_add(array, i, value)
+@intrinsic
+def _futex(typingctx, array, i, operation, value):
+    """``syscall(SYS_futex, &array[i], operation, value, NULL, NULL, 0)`` on the low 32
+    bits of ``array[i]`` (little-endian): a wait sleeps while they equal ``value``'s,
+    a wake wakes up to ``value`` sleepers. The result is ignored: callers look again."""
+    _check(array)
 
+    def codegen(context, builder, signature, args):
+        ptr = _pointer(context, builder, signature.args[0], args[0], args[1])
+        i64, i32, byte_ptr = ir.IntType(64), ir.IntType(32), ir.IntType(8).as_pointer()
+        syscall = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(i64, [i64], var_arg=True), "syscall")
+        null = ir.Constant(byte_ptr, None)
+        builder.call(syscall, [ir.Constant(i64, _FUTEX), builder.bitcast(ptr, byte_ptr),
+                               builder.trunc(args[2], i32), builder.trunc(args[3], i32),
+                               null, null, ir.Constant(i32, 0)])
+        return context.get_dummy_value()
 
-@overload(load_acquire)
-def _load_acquire_overload(array, i):
-    return lambda array, i: _load_acquire(array, i)
-
-
-@overload(store_release)
-def _store_release_overload(array, i, value):
-    return lambda array, i, value: _store_release(array, i, value)
-
+    return types.none(array, types.intp, types.int64, types.int64), codegen
 
 
 @intrinsic
@@ -122,12 +174,44 @@ def _sched_yield(typingctx):
     return types.none(), codegen
 
 
+@overload(fetch_add)
+def _fetch_add_overload(array, i, value):
+    return lambda array, i, value: _fetch_add(array, i, value)
+
+
+@overload(load_acquire)
+def _load_acquire_overload(array, i):
+    return lambda array, i: _load_acquire(array, i)
+
+
+@overload(store_release)
+def _store_release_overload(array, i, value):
+    if _FUTEX is None:
+        return lambda array, i, value: _store_release(array, i, value)
+
+    def impl(array, i, value):
+        if _exchange(array, i, value) == WAITING:
+            _futex(array, i, _FUTEX_WAKE_PRIVATE, 2**31 - 1)
+    return impl
+
+
 @overload(wait_until_set)
 def _wait_until_set_overload(array, i):
+    if _FUTEX is None:
+        def impl(array, i):
+            spins = 0
+            while _load_acquire(array, i) == 0:
+                spins += 1
+                if spins > SPINS:
+                    _sched_yield()
+        return impl
+
     def impl(array, i):
         spins = 0
-        while _load_acquire(array, i) == 0:
+        seen = _load_acquire(array, i)
+        while seen == 0 or seen == WAITING:
             spins += 1
-            if spins > SPINS:
-                _sched_yield()
+            if spins > SPINS and (seen == WAITING or _mark_waiting(array, i) == 0):
+                _futex(array, i, _FUTEX_WAIT_PRIVATE, WAITING)
+            seen = _load_acquire(array, i)
     return impl

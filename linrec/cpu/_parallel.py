@@ -225,8 +225,11 @@ def _forward_groups(a, b, h, h0, hlast, width, length, pair_a, pair_b, carries, 
                     ready, counter, workers):
     """Every group of ``width`` chunks in one task, the tasks in order of (chain, group):
     reduce the group to its chunks' pairs, wait for the state after the previous group
-    of the chain (``ready``), carry it through the group, publish the state after it,
-    rescan the group (its last state is the chain's final state, equal to the last h).
+    of the chain (``ready``; ``_atomic.wait_until_set`` sleeps until the publishing
+    thread wakes it, so that a waiting thread does not take turns from the thread it
+    waits for on an oversubscribed machine), carry it through the group, publish the
+    state after it, rescan the group (its last state is the chain's final state, equal
+    to the last h).
     The group's a, b and h stay in the core's cache from the reduction to the rescan.
     ``workers`` loops claim tasks in order from ``counter``: a task waits only on a
     task claimed before it by a loop that is running it (or has finished it), so no
