@@ -22,9 +22,9 @@ Why sleep rather than yield: on a machine with more runnable threads than cores,
 thread being waited for may need the core. ``sched_yield`` hands it to whichever thread
 runs next, and Linux's scheduler (EEVDF, since 6.6) pushes a yielding thread's deadline
 back by a time slice at every yield, so a thread that yielded through a long wait runs
-last among its process's and session's threads once the value arrives: with two busy
-threads of the same session beside it, the chunked schedule's two threads took 1.5-8x
-the time of one thread (``docs/benchmarks/oversubscribed.md``). A futex sleeper takes no
+last among its session's threads once the value arrives: beside one or two busy
+threads of the same session, the chunked schedule's two threads took up to 10x the
+time of one thread (``docs/benchmarks/oversubscribed.md``). A futex sleeper takes no
 turns while it waits and runs as soon as it is woken.
 
 ``array`` is a 1-D int64 array, ``i`` an integer index (not checked: callers index in
