@@ -50,13 +50,14 @@ LINEAR_STRIDES = (48, 24, 12)
 # Tuning spaces. Shared by every neural model: the training-window stride (2 = a window
 # every hour of half-hourly data, 48 = midnight only), learning rate, width, depth,
 # dropout and weight decay. The LRU models add the ring's outer radius; BLUR the merge of
-# its two directions. The unidirectional LRU has twice BLUR's state per block, so its
-# recurrent capacity matches BLUR's two directions.
+# its two directions (a sum, a concatenation, or a learned gate: the paper's combination
+# module). The unidirectional LRU has twice BLUR's state per block, so its recurrent
+# capacity matches BLUR's two directions.
 SHARED_SPACE = dict(train_stride=(2, 48), lr=(2e-3, 4e-3, 8e-3), d_model=(32, 48),
                     n_layers=(2, 3), dropout=(0.0, 0.1), weight_decay=(0.01, 0.05))
 SPACES = {
     "lru": dict(SHARED_SPACE, r_max=(0.99, 0.999)),
-    "blur": dict(SHARED_SPACE, r_max=(0.99, 0.999), merge=("sum", "concat")),
+    "blur": dict(SHARED_SPACE, r_max=(0.99, 0.999), merge=("sum", "concat", "gate")),
     "lstm": SHARED_SPACE, "gru": SHARED_SPACE, "transformer": SHARED_SPACE,
 }
 DEFAULTS = dict(train_stride=48, lr=6e-3, d_model=48, n_layers=2, dropout=0.0,
