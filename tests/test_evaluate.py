@@ -200,6 +200,44 @@ def test_quick_run_writes_json_report_and_plots(tmp_path):
     assert (tmp_path / "again" / "evaluation.md").read_text() == report
 
 
+def _without_timings(res):
+    """``res`` without what depends on the clock: costs, seconds, training times."""
+    res = {k: v for k, v in res.items() if k not in ("costs", "seconds", "settings")}
+    for trials in res["tuning"].values():
+        for t in trials.get("candidates", []):
+            t.pop("seconds")
+    for runs in res["runs"].values():
+        for r in runs:
+            if r["train"] is not None:
+                r["train"] = {k: v for k, v in r["train"].items()
+                              if k not in ("seconds", "seconds_to_best")}
+    return res
+
+
+def test_parallel_fits_give_the_results_of_one_process():
+    pytest.importorskip("torch")
+    from linrec.apps.evaluate import evaluate
+    from linrec.nn.fit import threads
+
+    kw = dict(folds=2, seeds=2, val_days=5, test_days=5, lookback=16, horizon=4,
+              configs=2, steps=4, steps_per_epoch=2, patience=2, quick=True,
+              bootstrap_samples=50, models=("naive", "linear", "blur", "gru"),
+              progress=False)
+    series = _series(days=45)
+    with threads(1):  # as the workers: one thread, the same rounding
+        one = evaluate(series, EvalSettings(**kw))
+    two = evaluate(series, EvalSettings(jobs=2, **kw))
+    assert two["settings"]["jobs"] == 2
+    assert len(one["runs"]["blur"]) == 4 and one["tuning"]["blur"]["candidates"]
+    assert _without_timings(two) == _without_timings(one)
+
+
+@pytest.mark.parametrize("jobs", [0, 1.5, "2"])
+def test_settings_refuse_a_bad_number_of_jobs(jobs):
+    with pytest.raises(ValueError, match="jobs"):
+        EvalSettings(jobs=jobs)
+
+
 def test_reused_tuning_must_cover_every_model():
     pytest.importorskip("tqdm")
     from linrec.apps.evaluate import evaluate

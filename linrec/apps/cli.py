@@ -291,8 +291,8 @@ def run_evaluate(args, xp):
             seeds=args.seeds, folds=args.folds, val_days=args.val_days,
             test_days=args.test_days, configs=args.configs, steps=args.steps,
             steps_per_epoch=args.steps_per_epoch, patience=args.patience,
-            budget=args.budget, ema=args.ema, models=tuple(args.models),
-            progress=not args.quiet)
+            budget=args.budget, ema=args.ema, jobs=args.jobs,
+            models=tuple(args.models), progress=not args.quiet)
     except ValueError as err:
         raise SystemExit(f"python -m linrec evaluate: {err}") from None
     if args.quick:
@@ -624,6 +624,9 @@ def _add_evaluate(p):
                    help="only rewrite the report and plots from this results.json")
     p.add_argument("--threads", type=POSITIVE_INT, default=1,
                    help="Numba and BLAS threads (default %(default)s)")
+    p.add_argument("--jobs", type=POSITIVE_INT, default=d.jobs,
+                   help="fits at once, in worker processes of one thread each (default "
+                        "%(default)s: in this process)")
     p.add_argument("--device", choices=("cpu",), default="cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--overwrite", action="store_true",

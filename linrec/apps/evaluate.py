@@ -20,8 +20,14 @@ time per training step and the peak resident set size (RSS) of a fresh process t
 trains the model at the evaluation's batch size (1 thread), and the inference latency
 per window at batch 1 and batch 256 (median of repeats, 1 thread). The machine is shared:
 timings are one run's and noisy.
+
+Parallel fits: with ``jobs`` > 1 the fits (tuning candidates, then the final fits) run in
+that many spawned worker processes, one thread each; the results are the same as with one
+job (each fit depends on its seed only), the timings are those of fits sharing the machine
+with ``jobs - 1`` others.
 """
 
+import contextlib
 import multiprocessing
 import resource
 import sys
@@ -43,6 +49,7 @@ __all__ = ["EvalSettings", "MODELS", "NEURAL", "rolling_folds", "fold_data",
 MODELS = ("naive", "linear", "lru", "blur", "lstm", "gru", "transformer")
 NEURAL = ("lru", "blur", "lstm", "gru", "transformer")
 LINREC = ("lru", "blur")
+PEERS = ("lstm", "gru", "transformer")
 NAMES = {"naive": "seasonal naive", "linear": "linear least squares",
          "lru": "unidirectional LRU", "blur": "BLUR", "lstm": "LSTM", "gru": "GRU",
          "transformer": "Transformer"}
@@ -50,13 +57,14 @@ LINEAR_STRIDES = (48, 24, 12)
 # Tuning spaces. Shared by every neural model: the training-window stride (2 = a window
 # every hour of half-hourly data, 48 = midnight only), learning rate, width, depth,
 # dropout and weight decay. The LRU models add the ring's outer radius; BLUR the merge of
-# its two directions. The unidirectional LRU has twice BLUR's state per block, so its
-# recurrent capacity matches BLUR's two directions.
+# its two directions (a sum, a concatenation, or a learned gate: the paper's combination
+# module). The unidirectional LRU has twice BLUR's state per block, so its recurrent
+# capacity matches BLUR's two directions.
 SHARED_SPACE = dict(train_stride=(2, 48), lr=(2e-3, 4e-3, 8e-3), d_model=(32, 48),
                     n_layers=(2, 3), dropout=(0.0, 0.1), weight_decay=(0.01, 0.05))
 SPACES = {
     "lru": dict(SHARED_SPACE, r_max=(0.99, 0.999)),
-    "blur": dict(SHARED_SPACE, r_max=(0.99, 0.999), merge=("sum", "concat")),
+    "blur": dict(SHARED_SPACE, r_max=(0.99, 0.999), merge=("sum", "concat", "gate")),
     "lstm": SHARED_SPACE, "gru": SHARED_SPACE, "transformer": SHARED_SPACE,
 }
 DEFAULTS = dict(train_stride=48, lr=6e-3, d_model=48, n_layers=2, dropout=0.0,
@@ -72,7 +80,8 @@ class EvalSettings:
     (None: no cap). ``ema``: every neural model, linrec's and the peers alike, keeps an
     exponential moving average of its parameters with this decay and is validated and
     tested with it (:class:`linrec.nn.average.ParameterAverage`; None: no average).
-    ``quick`` shrinks the models for a smoke run."""
+    ``jobs``: fits run at once, in worker processes of one thread each (1: in this
+    process). ``quick`` shrinks the models for a smoke run."""
 
     seeds: int = 5
     folds: int = 3
@@ -87,6 +96,7 @@ class EvalSettings:
     batch_size: int = 32
     budget: float | None = None
     ema: float | None = None
+    jobs: int = 1
     models: tuple = MODELS
     quick: bool = False
     bootstrap_block: int = 7
@@ -101,6 +111,8 @@ class EvalSettings:
             raise ValueError("models must include 'blur': the report compares BLUR with "
                              "every other model")
         self.models = tuple(m for m in MODELS if m in self.models)
+        if not (isinstance(self.jobs, int) and self.jobs >= 1):
+            raise ValueError(f"jobs={self.jobs!r}: use a whole number of processes >= 1")
         if self.ema is not None:
             ParameterAverage({}, self.ema)
 
@@ -404,28 +416,98 @@ def _ensembles(preds, data_by_fold, folds):
     return out, per_day
 
 
-def _tune(models, data, settings, bar):
-    """Choose each model's configuration on the first fold's validation (seed 0)."""
+def _tune(models, data, settings, bar, run_all):
+    """Choose each model's configuration on the first fold's validation (seed 0);
+    ``run_all(tasks)`` yields the :func:`_fit_task` result of each task, in order."""
     tuning, chosen = {}, {}
-    for model in models:
-        if model == "naive":
-            continue
-        if model == "linear":
-            _, choice = fit_linear(data)
-            tuning[model] = dict(chosen=choice)
-            chosen[model] = choice
-            bar.update(1)
-            continue
-        trials = []
-        for hp in candidate_configs(model, settings.configs):
-            _, summary = fit_neural(model, hp, data, 0, settings)
-            trials.append(dict(config=hp, val_loss=summary["best_val"],
-                               seconds=summary["seconds"], status=summary["status"]))
-            bar.update(1)
-        best = min(trials, key=lambda t: t["val_loss"])
-        tuning[model] = dict(candidates=trials, chosen=best["config"])
+    if "linear" in models:
+        _, choice = fit_linear(data)
+        tuning["linear"] = dict(chosen=choice)
+        chosen["linear"] = choice
+        bar.update(1)
+    neural = [m for m in models if m in NEURAL]
+    tasks = [(0, m, hp, 0, False) for m in neural
+             for hp in candidate_configs(m, settings.configs)]
+    trials = {m: [] for m in neural}
+    for (_, model, hp, _, _), (_, summary, _) in zip(tasks, run_all(tasks), strict=True):
+        trials[model].append(dict(config=hp, val_loss=summary["best_val"],
+                                  seconds=summary["seconds"], status=summary["status"]))
+        bar.update(1)
+    for model in neural:
+        best = min(trials[model], key=lambda t: t["val_loss"])
+        tuning[model] = dict(candidates=trials[model], chosen=best["config"])
         chosen[model] = best["config"]
-    return tuning, chosen
+    return {m: tuning[m] for m in models if m in tuning}, chosen
+
+
+def _fit_run(data, model, hp, seed, settings, latency):
+    """One fit of ``model`` (``hp``, ``seed``) on a fold's ``data``: ``(forecasts,
+    summary, latency)``, the forecasts of validation and test in units, the training
+    summary without its history (None for the seasonal naive) and, if ``latency``,
+    :func:`_latency` of the trained model (else None)."""
+    if model == "naive":
+        return {s: _naive(data, s) for s in ("val", "test")}, None, None
+    if model == "linear":
+        predict, summary = fit_linear(data)
+    else:
+        predict, summary = fit_neural(model, hp, data, seed, settings)
+        summary.pop("history")
+    out = {s: data.to_units(predict(data.sets[s].all()[0])) for s in ("val", "test")}
+    return out, summary, (_latency(predict, data.sets["test"].all()[0]) if latency
+                          else None)
+
+
+# The folds and settings of the evaluation a process runs fits for (see _fits).
+_state = {}
+
+
+def _fit_task(task):
+    """:func:`_fit_run` of ``task = (fold, model, hp, seed, latency)`` on ``_state``."""
+    k, model, hp, seed, latency = task
+    return _fit_run(_state["datas"][k], model, hp, seed, _state["settings"], latency)
+
+
+def _start_worker(series, settings):
+    """Initialiser of a worker process: one thread, and the evaluation's folds."""
+    from linrec.nn.fit import limit_threads
+
+    limit_threads(1)
+    _one_torch_thread(settings.models)
+    _state.update(datas=_folds(series, settings)[1], settings=settings)
+
+
+def _one_torch_thread(models):
+    if any(m in PEERS for m in models):
+        import torch
+
+        torch.set_num_threads(1)
+
+
+def _folds(series, settings):
+    """``(bounds, datas)``: :func:`rolling_folds` and each fold's :func:`fold_data`."""
+    bounds = rolling_folds(len(series.values), series.steps_per_day, settings.folds,
+                           settings.val_days, settings.test_days)
+    return bounds, [fold_data(series, b, settings.lookback, settings.horizon)
+                    for b in bounds]
+
+
+@contextlib.contextmanager
+def _fits(series, settings, datas):
+    """``run_all(tasks)``: an iterator of :func:`_fit_task` results in task order, in
+    this process (``settings.jobs == 1``) or in ``settings.jobs`` spawned workers."""
+    if settings.jobs == 1:
+        _state.update(datas=datas, settings=settings)
+        try:
+            yield lambda tasks: map(_fit_task, tasks)
+        finally:
+            _state.clear()
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(settings.jobs, mp_context=ctx, initializer=_start_worker,
+                             initargs=(series, settings)) as pool:
+        yield lambda tasks: pool.map(_fit_task, tasks)
 
 
 def _total_fits(settings, reused):
@@ -445,18 +527,11 @@ def evaluate(series, settings, tuning=None):
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
-    if any(m in ("lstm", "gru", "transformer") for m in settings.models):
-        import torch
-
-        torch.set_num_threads(1)
-    bounds = rolling_folds(len(series.values), series.steps_per_day, settings.folds,
-                           settings.val_days, settings.test_days)
-    datas = [fold_data(series, b, settings.lookback, settings.horizon) for b in bounds]
+    _one_torch_thread(settings.models)
+    bounds, datas = _folds(series, settings)
     bar = tqdm(total=_total_fits(settings, tuning is not None), desc="evaluate (fits)",
                file=sys.stderr, disable=not settings.progress, dynamic_ncols=True)
-    if tuning is None:
-        tuning, chosen = _tune(settings.models, datas[0], settings, bar)
-    else:
+    if tuning is not None:
         missing = [m for m in settings.models if m != "naive" and m not in tuning]
         if missing:
             raise KeyError(f"the earlier tuning has no configuration for {missing}")
@@ -466,33 +541,25 @@ def evaluate(series, settings, tuning=None):
     preds = {m: [[] for _ in bounds] for m in settings.models if m in NEURAL}
     costs = {m: {} for m in settings.models}
     examples = {}
-    for k, data in enumerate(datas):
-        for model in settings.models:
-            seeds = range(settings.seeds) if model in NEURAL else [None]
-            for seed in seeds:
-                run = dict(fold=k, seed=seed)
-                if model == "naive":
-                    predict, summary = None, None
-                    out = {s: _naive(data, s) for s in ("val", "test")}
-                else:
-                    if model == "linear":
-                        predict, summary = fit_linear(data)
-                    else:
-                        predict, summary = fit_neural(model, chosen[model], data, seed,
-                                                      settings)
-                        summary.pop("history")
-                    out = {s: data.to_units(predict(data.sets[s].all()[0]))
-                           for s in ("val", "test")}
-                    bar.update(1)
-                run.update({s: _run_scores(data, s, out[s]) for s in out}, train=summary)
-                if model in NEURAL:
-                    preds[model][k].append(out["test"])
-                if k == 0 and seed in (0, None):
-                    examples[model] = out["test"][:7, :, 0].ravel().tolist()
-                    if predict is not None:
-                        costs[model]["latency"] = _latency(predict,
-                                                           data.sets["test"].all()[0])
-                runs[model].append(run)
+    with _fits(series, settings, datas) as run_all:
+        if tuning is None:
+            tuning, chosen = _tune(settings.models, datas[0], settings, bar, run_all)
+        tasks = [(k, model, chosen.get(model), seed, k == 0 and seed in (0, None))
+                 for k in range(len(datas)) for model in settings.models
+                 for seed in (range(settings.seeds) if model in NEURAL else [None])]
+        for (k, model, _, seed, first), (out, summary, latency) in zip(
+                tasks, run_all(tasks), strict=True):
+            run = dict(fold=k, seed=seed)
+            run.update({s: _run_scores(datas[k], s, out[s]) for s in out}, train=summary)
+            if model != "naive":
+                bar.update(1)
+            if model in NEURAL:
+                preds[model][k].append(out["test"])
+            if first:
+                examples[model] = out["test"][:7, :, 0].ravel().tolist()
+                if latency is not None:
+                    costs[model]["latency"] = latency
+            runs[model].append(run)
     for model in settings.models:
         if model in NEURAL:
             costs[model]["probe"] = probe_costs(model, chosen[model], datas[0].n_features,

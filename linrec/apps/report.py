@@ -152,6 +152,13 @@ def _findings(res):
     return "\n".join(lines)
 
 
+def _jobs_note(st):
+    """How many fits shared the machine (``jobs``, absent from older results: 1)."""
+    jobs = st.get("jobs", 1)
+    return "" if jobs == 1 else (f", {jobs} fits at once (the training times and "
+                                 f"latencies; the step probe ran alone)")
+
+
 def _command(argv):
     """The command line, with the text of ``--note`` (printed in full below it) cut."""
     out = list(argv)
@@ -255,8 +262,8 @@ Seconds to the best validation loss: the training epochs up to the best one, per
 (mean ± sd over folds and seeds). Time per step and peak RSS (resident set size, the
 process's high-water mark VmHWM; in brackets its rise during training) come from a fresh
 process training the chosen configuration at batch {st['batch_size']}; latency is per
-window, median of repeats. All on 1 thread of a machine shared with other jobs: one
-run's numbers.
+window, median of repeats. All on 1 thread of a machine shared with other
+jobs{_jobs_note(st)}: one run's numbers.
 
 {_costs(res)}
 
