@@ -7,6 +7,12 @@ unless ``--no-write`` is given: only between the file's two marker comments
 
     python benchmarks/cpu_scan.py [--quick] [--repeats N] [--no-write]
 
+Timing: the floor, linrec's calls, lfilter and the copy below are timed in ``--repeats``
+interleaved rounds (each round calls every one of them once), and every ratio between
+two of them is the median over rounds of the ratio within a round, so that a slow spell
+of the (shared, virtual) machine lands on both sides of a ratio. The slow peers (the
+loops, jax) are timed apart and set against the median allocating forward.
+
 Floor: ``np.multiply(a, b, out=h)`` on the same arrays (reads 2, writes 1: the bytes a
 forward scan must move). ``fwd/floor`` times ``linrec.scan(a, b, out=h)`` against it
 (lower is better; below 1 is possible because the floor is single-threaded NumPy while
@@ -61,6 +67,29 @@ def median_time(fn, repeats):
     return statistics.median(times)
 
 
+def interleaved_times(fns, repeats):
+    """Seconds per call of each of ``fns`` (name -> callable), ``repeats`` rounds that
+    call every function once in turn, after one untimed call of each: a slow spell of
+    the machine then lands on the functions of a round alike instead of on one of them.
+    Returns name -> list of seconds, one per round."""
+    for fn in fns.values():
+        fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def ratio(times, numerator, denominator):
+    """The median over rounds of ``numerator``'s time over ``denominator``'s in the same
+    round (``times`` as returned by :func:`interleaved_times`)."""
+    return statistics.median(n / d for n, d in zip(times[numerator], times[denominator],
+                                                    strict=True))
+
+
 @numba.njit(cache=True)
 def _njit_loop(a, b, h):
     for i in range(b.shape[0]):
@@ -107,39 +136,38 @@ def make_inputs(shape, dtype, rng):
 
 
 def bench_case(shape, axis, dtype, repeats, rng, jax_fn):
+    """``{"times": name -> seconds per round (interleaved), "peers": name -> median
+    seconds, "numpy loop scaled": bool}`` for one shape and dtype."""
     a, b = make_inputs(shape, dtype, rng)
     h = np.empty_like(b)
-    floor = median_time(lambda: np.multiply(a, b, out=h), repeats)
-    row = {"floor": floor}
-    row["forward"] = median_time(lambda: linrec.scan(a, b, axis=axis, out=h), repeats)
-    row["forward alloc"] = median_time(lambda: linrec.scan(a, b, axis=axis), repeats)
     hh = linrec.scan(a, b, axis=axis)
     gh = np.ones_like(b)
-    row["backward"] = median_time(lambda: linrec.scan_vjp(gh, a, hh, axis=axis), repeats)
     grads = (np.empty_like(a), np.empty_like(b))
-    row["backward out"] = median_time(
-        lambda: linrec.scan_vjp(gh, a, hh, axis=axis, out=grads), repeats)
-    row["njit loop"] = median_time(lambda: njit_loop(a, b, h, axis), max(1, repeats // 2))
+    a_const = a.flat[0]
+    times = interleaved_times({
+        "floor": lambda: np.multiply(a, b, out=h),
+        "forward": lambda: linrec.scan(a, b, axis=axis, out=h),
+        "forward alloc": lambda: linrec.scan(a, b, axis=axis),
+        "backward": lambda: linrec.scan_vjp(gh, a, hh, axis=axis),
+        "backward out": lambda: linrec.scan_vjp(gh, a, hh, axis=axis, out=grads),
+        "forward const a": lambda: linrec.scan(a_const, b, axis=axis),
+        "lfilter": lambda: scipy.signal.lfilter([1.0], [1.0, -a_const], b, axis=axis),
+        "copy": lambda: np.copy(b),
+    }, repeats)
+    peers = {"njit loop": median_time(lambda: njit_loop(a, b, h, axis),
+                                      max(1, repeats // 2))}
     T = shape[axis]
     steps = min(T, LOOP_STEPS)
     loop = median_time(lambda: numpy_loop(a, b, h, axis, steps), 1)
-    row["numpy loop"] = loop * T / steps
-    row["numpy loop scaled"] = steps < T
-    a_const = a.flat[0]
-    row["forward const a"] = median_time(lambda: linrec.scan(a_const, b, axis=axis),
-                                         repeats)
-    row["lfilter"] = median_time(
-        lambda: scipy.signal.lfilter([1.0], [1.0, -a_const], b, axis=axis),
-        max(1, repeats // 2))
-    row["copy"] = median_time(lambda: np.copy(b), repeats)
+    peers["numpy loop"] = loop * T / steps
     if jax_fn is not None:
         import jax
         import jax.numpy as jnp
 
         ja, jb = jnp.asarray(a), jnp.asarray(b)
-        row["jax"] = median_time(lambda: jax.block_until_ready(jax_fn(ja, jb, axis)),
-                                 max(1, repeats // 2))
-    return row
+        peers["jax"] = median_time(lambda: jax.block_until_ready(jax_fn(ja, jb, axis)),
+                                   max(1, repeats // 2))
+    return {"times": times, "peers": peers, "numpy loop scaled": steps < T}
 
 
 def machine_description():
@@ -170,17 +198,20 @@ def format_table(results):
               "| jax/fwd |")
     lines = [header, "|" + "---|" * 12]
     for (label, shape, axis, dtype), row in results:
-        fwd = row["forward alloc"]
+        times, peers = row["times"], row["peers"]
+        fwd = statistics.median(times["forward alloc"])
         loop_mark = "~" if row["numpy loop scaled"] else ""
-        lfilter = f"{row['lfilter'] / row['forward const a']:.1f}"
-        jax_ratio = f"{row['jax'] / fwd:.1f}" if "jax" in row else "n/a"
+        jax_ratio = f"{peers['jax'] / fwd:.1f}" if "jax" in peers else "n/a"
         lines.append(
             f"| {shape} {label} | {axis} | {np.dtype(dtype).name} | "
-            f"{row['floor'] * 1e3:.1f} | {row['forward'] / row['floor']:.2f} | "
-            f"{row['backward'] / fwd:.2f} | {row['backward out'] / row['forward']:.2f} | "
-            f"{row['njit loop'] / fwd:.1f} | "
-            f"{loop_mark}{row['numpy loop'] / fwd:.0f} | {lfilter} | "
-            f"{row['lfilter'] / row['copy']:.1f} | {jax_ratio} |")
+            f"{statistics.median(times['floor']) * 1e3:.1f} | "
+            f"{ratio(times, 'forward', 'floor'):.2f} | "
+            f"{ratio(times, 'backward', 'forward alloc'):.2f} | "
+            f"{ratio(times, 'backward out', 'forward'):.2f} | "
+            f"{peers['njit loop'] / fwd:.1f} | "
+            f"{loop_mark}{peers['numpy loop'] / fwd:.0f} | "
+            f"{ratio(times, 'lfilter', 'forward const a'):.1f} | "
+            f"{ratio(times, 'lfilter', 'copy'):.1f} | {jax_ratio} |")
     return "\n".join(lines)
 
 
@@ -239,8 +270,9 @@ def main(argv=None):
     print(table)
     if not args.no_write:
         block = (f"Machine: {machine}\n\nCommand: `python benchmarks/cpu_scan.py"
-                 f"{' --quick' if args.quick else ''}` (medians of {args.repeats} repeats, "
-                 f"all in one run; load average {load:.1f} when it started)\n\n{table}")
+                 f"{' --quick' if args.quick else ''}` ({args.repeats} interleaved "
+                 f"rounds, all in one run; load average {load:.1f} when it "
+                 f"started)\n\n{table}")
         write_between_markers(args.output, block)
 
 

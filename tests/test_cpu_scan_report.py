@@ -65,3 +65,16 @@ def test_the_committed_report_has_its_markers(cpu_scan):
     text = DOC.read_text()
     assert text.count(cpu_scan.BEGIN) == 1 and text.count(cpu_scan.END) == 1
     assert text.index(cpu_scan.BEGIN) < text.index(cpu_scan.END)
+
+
+def test_rounds_call_every_function_once_in_turn_and_ratios_pair_rounds(cpu_scan):
+    calls = []
+    times = cpu_scan.interleaved_times(
+        {"x": lambda: calls.append("x"), "y": lambda: calls.append("y")}, repeats=3)
+    assert calls == ["x", "y"] * 4  # one untimed call each, then three rounds
+    assert [len(times[name]) for name in "xy"] == [3, 3]
+    # per-round ratios 2, 0.5 and 3: their median, not the ratio of medians (4 / 2)
+    paired = {"x": [2.0, 1.0, 6.0], "y": [1.0, 2.0, 2.0]}
+    assert cpu_scan.ratio(paired, "x", "y") == 2.0
+    with pytest.raises(ValueError):
+        cpu_scan.ratio({"x": [1.0], "y": [1.0, 2.0]}, "x", "y")
