@@ -1,5 +1,6 @@
 """The futex wait of ``linrec.cpu._atomic``: a thread waiting in ``wait_until_set``
-sleeps (it marks the element ``WAITING``) and ``store_release`` wakes it."""
+sleeps (it marks the element ``WAITING``), ``store_release`` wakes it, and a wake-up that
+never comes costs a timeout, not a hang."""
 
 import threading
 import time
@@ -52,3 +53,20 @@ def test_a_store_before_the_wait_needs_no_wake():
     flags = np.zeros(2, np.int64)
     _publish(flags, 1, 3)
     assert _wait(flags, 1) == 3 and list(flags) == [0, 3]
+
+
+def test_a_lost_wake_up_costs_a_timeout_not_a_hang():
+    flags = np.zeros(1, np.int64)
+    _wait(np.ones(1, np.int64), 0)
+    seen = []
+    waiter = threading.Thread(target=lambda: seen.append(_wait(flags, 0)), daemon=True)
+    waiter.start()
+    assert _until(lambda: flags[0] == _atomic.WAITING), "the waiter never went to sleep"
+    time.sleep(0.05)  # several timeouts: the sleeper wakes, finds WAITING, sleeps again
+    assert waiter.is_alive(), "the waiter returned before any value was stored"
+    flags[0] = 7  # a plain store: no futex wake
+    waiter.join(100 * _atomic.WAIT_TIMEOUT_NS / 1e9)
+    if waiter.is_alive():
+        _publish(flags, 0, 7)  # release it, so the failure does not hang the test run
+    assert not waiter.is_alive(), "a sleeper without a wake-up never looked again"
+    assert seen == [7]

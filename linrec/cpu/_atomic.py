@@ -16,7 +16,8 @@ atomicity is needed).
   ``store_release``, seen through ``load_acquire``. It spins ``SPINS`` looks, then
   sleeps until woken (Linux on x86-64 and aarch64: a futex on the element, which it
   marks -1 while it sleeps), elsewhere gives the core away (``sched_yield``) between
-  looks.
+  looks. Each sleep lasts at most ``WAIT_TIMEOUT_NS`` before the thread looks again, so
+  a wake-up that never came would cost that much time, not a hang.
 
 Why sleep rather than yield: on a machine with more runnable threads than cores, the
 thread being waited for may need the core. ``sched_yield`` hands it to whichever thread
@@ -44,6 +45,7 @@ __all__ = ["fetch_add", "load_acquire", "store_release", "wait_until_set"]
 
 SPINS = 2000
 WAITING = -1
+WAIT_TIMEOUT_NS = 10_000_000
 _FUTEX_CALLS = {"x86_64": 202, "aarch64": 98}
 _FUTEX = (_FUTEX_CALLS.get(platform.machine()) if sys.platform.startswith("linux")
           and sys.byteorder == "little" else None)
@@ -81,27 +83,23 @@ def _check(array):
         raise TypeError(f"linrec.cpu._atomic: a 1-D int64 array is needed, got {array}")
 
 
-@intrinsic
-def _fetch_add(typingctx, array, i, value):
-    _check(array)
+def _read_modify_write(operation):
+    """An intrinsic ``(array, i, value)`` doing LLVM's atomic ``operation`` on ``array[i]``
+    with ``value`` and returning the old value (sequentially consistent)."""
+    @intrinsic
+    def read_modify_write(typingctx, array, i, value):
+        _check(array)
 
-    def codegen(context, builder, signature, args):
-        ptr = _pointer(context, builder, signature.args[0], args[0], args[1])
-        return builder.atomic_rmw("add", ptr, args[2], "seq_cst")
+        def codegen(context, builder, signature, args):
+            ptr = _pointer(context, builder, signature.args[0], args[0], args[1])
+            return builder.atomic_rmw(operation, ptr, args[2], "seq_cst")
 
-    return types.int64(array, types.intp, types.int64), codegen
+        return types.int64(array, types.intp, types.int64), codegen
+    return read_modify_write
 
 
-@intrinsic
-def _exchange(typingctx, array, i, value):
-    """Writes ``value`` to ``array[i]``, returns the old value (sequentially consistent)."""
-    _check(array)
-
-    def codegen(context, builder, signature, args):
-        ptr = _pointer(context, builder, signature.args[0], args[0], args[1])
-        return builder.atomic_rmw("xchg", ptr, args[2], "seq_cst")
-
-    return types.int64(array, types.intp, types.int64), codegen
+_fetch_add = _read_modify_write("add")
+_exchange = _read_modify_write("xchg")  # writes value, returns the old one
 
 
 @intrinsic
@@ -142,25 +140,51 @@ def _store_release(typingctx, array, i, value):
     return types.none(array, types.intp, types.int64), codegen
 
 
+def _futex_call(context, builder, array_type, array, index, operation, value, timeout):
+    """Emits ``syscall(SYS_futex, &array[index], operation, value, timeout, NULL, 0)`` on
+    the low 32 bits of ``array[index]`` (little-endian); ``timeout`` is an i8* (a
+    ``struct timespec``) or None. The result is ignored: callers look again."""
+    ptr = _pointer(context, builder, array_type, array, index)
+    i64, i32, byte_ptr = ir.IntType(64), ir.IntType(32), ir.IntType(8).as_pointer()
+    syscall = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(i64, [i64], var_arg=True), "syscall")
+    null = ir.Constant(byte_ptr, None)
+    builder.call(syscall, [ir.Constant(i64, _FUTEX), builder.bitcast(ptr, byte_ptr),
+                           ir.Constant(i32, operation), builder.trunc(value, i32),
+                           null if timeout is None else timeout, null,
+                           ir.Constant(i32, 0)])
+
+
 @intrinsic
-def _futex(typingctx, array, i, operation, value):
-    """``syscall(SYS_futex, &array[i], operation, value, NULL, NULL, 0)`` on the low 32
-    bits of ``array[i]`` (little-endian): a wait sleeps while they equal ``value``'s,
-    a wake wakes up to ``value`` sleepers. The result is ignored: callers look again."""
+def _futex_wait(typingctx, array, i, value, timeout_ns):
+    """Sleeps while the low 32 bits of ``array[i]`` equal ``value``'s, until woken or
+    ``timeout_ns`` (below one second) has passed."""
     _check(array)
 
     def codegen(context, builder, signature, args):
-        ptr = _pointer(context, builder, signature.args[0], args[0], args[1])
-        i64, i32, byte_ptr = ir.IntType(64), ir.IntType(32), ir.IntType(8).as_pointer()
-        syscall = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(i64, [i64], var_arg=True), "syscall")
-        null = ir.Constant(byte_ptr, None)
-        builder.call(syscall, [ir.Constant(i64, _FUTEX), builder.bitcast(ptr, byte_ptr),
-                               builder.trunc(args[2], i32), builder.trunc(args[3], i32),
-                               null, null, ir.Constant(i32, 0)])
+        i64 = ir.IntType(64)
+        timespec = cgutils.alloca_once(builder, ir.LiteralStructType([i64, i64]))
+        builder.store(ir.Constant(i64, 0), cgutils.gep_inbounds(builder, timespec, 0, 0))
+        builder.store(args[3], cgutils.gep_inbounds(builder, timespec, 0, 1))
+        _futex_call(context, builder, signature.args[0], args[0], args[1],
+                    _FUTEX_WAIT_PRIVATE, args[2],
+                    builder.bitcast(timespec, ir.IntType(8).as_pointer()))
         return context.get_dummy_value()
 
     return types.none(array, types.intp, types.int64, types.int64), codegen
+
+
+@intrinsic
+def _futex_wake_all(typingctx, array, i):
+    """Wakes every thread asleep in ``_futex_wait`` on ``array[i]``."""
+    _check(array)
+
+    def codegen(context, builder, signature, args):
+        _futex_call(context, builder, signature.args[0], args[0], args[1],
+                    _FUTEX_WAKE_PRIVATE, ir.Constant(ir.IntType(64), 2**31 - 1), None)
+        return context.get_dummy_value()
+
+    return types.none(array, types.intp), codegen
 
 
 @intrinsic
@@ -191,7 +215,7 @@ def _store_release_overload(array, i, value):
 
     def impl(array, i, value):
         if _exchange(array, i, value) == WAITING:
-            _futex(array, i, _FUTEX_WAKE_PRIVATE, 2**31 - 1)
+            _futex_wake_all(array, i)
     return impl
 
 
@@ -212,6 +236,6 @@ def _wait_until_set_overload(array, i):
         while seen == 0 or seen == WAITING:
             spins += 1
             if spins > SPINS and (seen == WAITING or _mark_waiting(array, i) == 0):
-                _futex(array, i, _FUTEX_WAIT_PRIVATE, WAITING)
+                _futex_wait(array, i, WAITING, WAIT_TIMEOUT_NS)
             seen = _load_acquire(array, i)
     return impl
