@@ -16,12 +16,16 @@ loops, jax) are timed apart and set against the median allocating forward.
 Floor: ``np.multiply(a, b, out=h)`` on the same arrays (reads 2, writes 1: the bytes a
 forward scan must move). ``fwd/floor`` times ``linrec.scan(a, b, out=h)`` against it
 (lower is better; below 1 is possible because the floor is single-threaded NumPy while
-linrec uses every core). ``bwd/fwd`` compares ``scan_vjp`` with ``scan`` when both
-allocate their outputs, as users call them (fresh memory costs page faults: about as much
-as the scan itself on this machine); ``bwd/fwd (out=)`` compares them writing into
-preallocated outputs (``scan_vjp(..., out=(grad_a, grad_b))`` against ``scan(...,
-out=h)``), as a training loop that keeps its buffers calls them. The load average when
-the run starts is printed with the table: other work on the machine inflates every time.
+linrec uses every core). ``fwd/floor (all threads)`` sets the same forward against the
+floor cut into one slice per Numba thread, run on that many Python threads
+(:func:`parallel_multiply`): what the memory allows a kernel using every core, on a
+machine where one core cannot draw all of the bandwidth. ``bwd/fwd`` compares
+``scan_vjp`` with ``scan`` when both allocate their outputs, as users call them (fresh
+memory costs page faults: about as much as the scan itself on this machine);
+``bwd/fwd (out=)`` compares them writing into preallocated outputs
+(``scan_vjp(..., out=(grad_a, grad_b))`` against ``scan(..., out=h)``), as a training
+loop that keeps its buffers calls them. The load average when the run starts is printed
+with the table: other work on the machine inflates every time.
 Peers are compared with the allocating forward (``lfilter`` with the constant-``a``
 forward, since it only takes constant coefficients). ``lfilter/copy`` sets lfilter
 against ``np.copy(b)``, one thread reading b and writing a fresh array: the bytes and
@@ -32,6 +36,7 @@ and scaled linearly; the table marks them with "~".
 """
 
 import argparse
+import concurrent.futures
 import os
 import platform
 import statistics
@@ -90,6 +95,20 @@ def ratio(times, numerator, denominator):
                                                     strict=True))
 
 
+def parallel_multiply(a, b, h, pool, parts):
+    """``np.multiply(a, b, out=h)`` cut into ``parts`` slices of h's longest axis, run
+    on the threads of ``pool`` (NumPy's ufuncs release the GIL); ``a`` and ``b`` have
+    h's shape."""
+    axis = int(np.argmax(h.shape))
+    bounds = np.linspace(0, h.shape[axis], parts + 1).astype(int)
+
+    def multiply_slice(i):
+        part = (slice(None),) * axis + (slice(bounds[i], bounds[i + 1]),)
+        np.multiply(a[part], b[part], out=h[part])
+
+    list(pool.map(multiply_slice, range(parts)))
+
+
 @numba.njit(cache=True)
 def _njit_loop(a, b, h):
     for i in range(b.shape[0]):
@@ -135,17 +154,20 @@ def make_inputs(shape, dtype, rng):
     return a, b
 
 
-def bench_case(shape, axis, dtype, repeats, rng, jax_fn):
+def bench_case(shape, axis, dtype, repeats, rng, jax_fn, pool):
     """``{"times": name -> seconds per round (interleaved), "peers": name -> median
-    seconds, "numpy loop scaled": bool}`` for one shape and dtype."""
+    seconds, "numpy loop scaled": bool}`` for one shape and dtype; ``pool`` (a worker
+    per Numba thread) runs the all-threads floor."""
     a, b = make_inputs(shape, dtype, rng)
     h = np.empty_like(b)
     hh = linrec.scan(a, b, axis=axis)
     gh = np.ones_like(b)
     grads = (np.empty_like(a), np.empty_like(b))
     a_const = a.flat[0]
+    threads = numba.get_num_threads()
     times = interleaved_times({
         "floor": lambda: np.multiply(a, b, out=h),
+        "floor all threads": lambda: parallel_multiply(a, b, h, pool, threads),
         "forward": lambda: linrec.scan(a, b, axis=axis, out=h),
         "forward alloc": lambda: linrec.scan(a, b, axis=axis),
         "backward": lambda: linrec.scan_vjp(gh, a, hh, axis=axis),
@@ -193,10 +215,10 @@ def machine_description():
 
 
 def format_table(results):
-    header = ("| shape | axis | dtype | floor ms | fwd/floor | bwd/fwd | bwd/fwd (out=) "
-              "| njit loop/fwd | numpy loop/fwd | lfilter/fwd(const a) | lfilter/copy "
-              "| jax/fwd |")
-    lines = [header, "|" + "---|" * 12]
+    header = ("| shape | axis | dtype | floor ms | fwd/floor | fwd/floor (all threads) "
+              "| bwd/fwd | bwd/fwd (out=) | njit loop/fwd | numpy loop/fwd "
+              "| lfilter/fwd(const a) | lfilter/copy | jax/fwd |")
+    lines = [header, "|" + "---|" * 13]
     for (label, shape, axis, dtype), row in results:
         times, peers = row["times"], row["peers"]
         fwd = statistics.median(times["forward alloc"])
@@ -206,6 +228,7 @@ def format_table(results):
             f"| {shape} {label} | {axis} | {np.dtype(dtype).name} | "
             f"{statistics.median(times['floor']) * 1e3:.1f} | "
             f"{ratio(times, 'forward', 'floor'):.2f} | "
+            f"{ratio(times, 'forward', 'floor all threads'):.2f} | "
             f"{ratio(times, 'backward', 'forward alloc'):.2f} | "
             f"{ratio(times, 'backward out', 'forward'):.2f} | "
             f"{peers['njit loop'] / fwd:.1f} | "
@@ -259,11 +282,13 @@ def main(argv=None):
     load = os.getloadavg()[0]
     jax_fn = jax_scan()
     results = []
-    for shape, axis, label in (QUICK_SHAPES if args.quick else SHAPES):
-        for dtype in DTYPES:
-            print(f"  {shape} axis={axis} {np.dtype(dtype).name} ...", file=sys.stderr)
-            row = bench_case(shape, axis, dtype, args.repeats, rng, jax_fn)
-            results.append(((label, shape, axis, dtype), row))
+    with concurrent.futures.ThreadPoolExecutor(numba.get_num_threads()) as pool:
+        for shape, axis, label in (QUICK_SHAPES if args.quick else SHAPES):
+            for dtype in DTYPES:
+                print(f"  {shape} axis={axis} {np.dtype(dtype).name} ...",
+                      file=sys.stderr)
+                row = bench_case(shape, axis, dtype, args.repeats, rng, jax_fn, pool)
+                results.append(((label, shape, axis, dtype), row))
     table = format_table(results)
     machine = machine_description()
     print(f"{machine}; load average {load:.1f} at the start")

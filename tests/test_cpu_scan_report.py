@@ -1,9 +1,12 @@
 """benchmarks/cpu_scan.py rewrites only the generated part of docs/benchmarks/cpu_scan.md:
-the table between two marker lines; the hand-written analysis around it stays."""
+the table between two marker lines; the hand-written analysis around it stays. Its
+timing helpers and its all-threads floor do what they say."""
 
+import concurrent.futures
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "cpu_scan.py"
@@ -78,3 +81,14 @@ def test_rounds_call_every_function_once_in_turn_and_ratios_pair_rounds(cpu_scan
     assert cpu_scan.ratio(paired, "x", "y") == 2.0
     with pytest.raises(ValueError):
         cpu_scan.ratio({"x": [1.0], "y": [1.0, 2.0]}, "x", "y")
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 1001), (1001, 3), (1, 7)])
+@pytest.mark.parametrize("parts", [1, 2, 3])
+def test_the_all_threads_floor_multiplies_every_element(cpu_scan, shape, parts):
+    rng = np.random.default_rng(parts)
+    a, b = rng.standard_normal(shape), rng.standard_normal(shape)
+    h = np.full(shape, np.nan)
+    with concurrent.futures.ThreadPoolExecutor(parts) as pool:
+        cpu_scan.parallel_multiply(a, b, h, pool, parts)
+    np.testing.assert_array_equal(h, a * b)
