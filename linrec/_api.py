@@ -110,7 +110,11 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False, return_last=False, out=None,
     ``|h|`` overflows to inf when the partial products of ``|a|`` grow without bound.
     The parallel algorithms reassociate the products of ``a``, so results may differ from
     a sequential loop by a few units in the last place (within
-    :func:`linrec.testing.scan_error_bound`). On the CPU, wherever the sequential loop is
+    :func:`linrec.testing.scan_error_bound`). On x86 CPUs the kernels flush results
+    below the smallest normal number to zero (subnormal inputs are used as they are), so
+    a decaying state reaches 0 instead of staying subnormal, which x86 cores compute on
+    very slowly; NumPy code outside the call keeps gradual underflow. On the CPU, wherever
+    the sequential loop is
     finite so is every ``method``'s result (and :func:`linrec.dask.scan`'s): the
     ``chunked`` schedule carries a state across a chunk as ``A * state + B`` (``A`` the
     product of ``a`` over the chunk), but uses ``B`` alone for a state of exactly 0, even
@@ -318,7 +322,8 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None,
     scan of ``grad_h`` and carries that scan's error
     (:func:`linrec.testing.scan_error_bound`). The sum over broadcast batch axes (a
     scalar ``a``) is NumPy's pairwise sum in ``a``'s dtype. The overflow guarantees of
-    :func:`scan` hold for the gradients too.
+    :func:`scan` hold for the gradients too, and so does its flush to zero on x86 CPUs
+    (an adjoint decaying back from the last step the loss reads reaches 0).
     """
     _validate.check_method(method, METHODS)
     _validate.check_given(grad_h=grad_h, a=a, h=h)

@@ -49,7 +49,7 @@ import numpy as np
 from numba import prange
 
 from linrec._tuning import CHUNK_BYTES, LANES
-from linrec.cpu import _atomic, _lanes, _threading
+from linrec.cpu import _atomic, _fpmode, _lanes, _threading
 from linrec.cpu._dispatch import call
 from linrec.cpu._jit import njit, parallel_njit
 from linrec.cpu.kernels import as_grad
@@ -62,6 +62,7 @@ _seq = njit(nogil=True)
 def forward_rows(a, b, h, h0, hlast):
     n, T = h.shape
     for g in prange((n + LANES - 1) // LANES):
+        mode = _fpmode.flush_to_zero()
         j = g * LANES
         if j + LANES <= n:
             s = _lanes.scan_lanes((a[j], a[j + 1], a[j + 2], a[j + 3]),
@@ -72,6 +73,7 @@ def forward_rows(a, b, h, h0, hlast):
         else:
             for i in range(j, n):
                 hlast[i] = _lanes.scan_one(a[i], b[i], h[i], h0[i])
+        _fpmode.restore_mode(mode)
 
 
 @_jit
@@ -79,6 +81,7 @@ def forward_channels(a, b, h, h0, hlast, block):
     R, T, C = h.shape
     nblocks = (C + block - 1) // block
     for task in prange(R * nblocks):
+        mode = _fpmode.flush_to_zero()
         r = task // nblocks
         c0 = (task % nblocks) * block
         c1 = min(C, c0 + block)
@@ -90,6 +93,7 @@ def forward_channels(a, b, h, h0, hlast, block):
                 state[c] = value
                 ht[c] = value
         hlast[r, c0:c1] = state
+        _fpmode.restore_mode(mode)
 
 
 @_seq
@@ -238,6 +242,7 @@ def _forward_groups(a, b, h, h0, hlast, width, length, pair_a, pair_b, carries, 
     chunks = pair_a.shape[0]
     groups = (chunks + width - 1) // width
     for _ in prange(workers):
+        mode = _fpmode.flush_to_zero()
         task = _atomic.fetch_add(counter, 0, 1)
         while task < n * groups:
             j, g = task // groups, task % groups
@@ -255,6 +260,7 @@ def _forward_groups(a, b, h, h0, hlast, width, length, pair_a, pair_b, carries, 
             if g == groups - 1:
                 hlast[j] = end
             task = _atomic.fetch_add(counter, 0, 1)
+        _fpmode.restore_mode(mode)
 
 
 def forward_chunked(a, b, h, h0, hlast, length):
@@ -308,6 +314,7 @@ def backward_rows(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, add):
     n, T = h.shape
     accumulate = grad_a.shape[1] != T
     for g in prange((n + 2) // 3):
+        mode = _fpmode.flush_to_zero()
         j = 3 * g
         if j + 3 <= n:
             v0 = _lane_views(grad_h, a, h, grad_a, grad_b, j, 1, T, accumulate)
@@ -327,6 +334,7 @@ def backward_rows(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, add):
                 k, z = _lanes.adjoint_one(gh, av, prev, ga, gb, glast[i], accumulate, add)
                 _first_step(grad_h, a, h0, grad_a, grad_b, grad_h0, i, k, z, accumulate,
                             add)
+        _fpmode.restore_mode(mode)
 
 
 @njit(nogil=True, inline="always")
@@ -374,6 +382,7 @@ def backward_channels(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, add, blo
         r = task // nblocks
         c0 = (task % nblocks) * block
         c1 = min(C, c0 + block)
+        mode = _fpmode.flush_to_zero()
         carry = glast[r, c0:c1].copy()
         total = np.full(c1 - c0, _lanes.wide_zero(carry))
         if accumulate and add:
@@ -391,6 +400,7 @@ def backward_channels(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, add, blo
         for c in range(c1 - c0):
             _first_step(grad_h[r].T, a[r].T, h0[r], grad_a[r].T, grad_b[r].T, grad_h0[r],
                         c0 + c, carry[c], total[c], accumulate, add)
+        _fpmode.restore_mode(mode)
 
 
 @_seq
@@ -474,6 +484,7 @@ def _backward_groups(grad_h, a, h, glast, grad_a, grad_b, add, length, pair_a, p
     chunks = pair_a.shape[0]
     groups = (chunks + 5) // 6
     for _ in prange(workers):
+        mode = _fpmode.flush_to_zero()
         task = _atomic.fetch_add(counter, 0, 1)
         while task < n * groups:
             j, g = task // groups, groups - 1 - task % groups
@@ -492,6 +503,7 @@ def _backward_groups(grad_h, a, h, glast, grad_a, grad_b, add, length, pair_a, p
             _group_rescan_backward(grad_h, a, h, grad_a, grad_b, add, j, g, length,
                                    carries, totals)
             task = _atomic.fetch_add(counter, 0, 1)
+        _fpmode.restore_mode(mode)
 
 
 @_jit
@@ -499,8 +511,10 @@ def _first_steps(grad_h, a, h0, grad_a, grad_b, grad_h0, add, carry, total):
     n, T = grad_b.shape
     accumulate = grad_a.shape[1] != T
     for j in prange(n):
+        mode = _fpmode.flush_to_zero()
         _first_step(grad_h, a, h0, grad_a, grad_b, grad_h0, j, carry[j], total[j],
                     accumulate, add)
+        _fpmode.restore_mode(mode)
 
 
 def backward_chunked(grad_h, a, h, h0, glast, grad_a, grad_b, grad_h0, add, length):

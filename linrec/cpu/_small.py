@@ -26,7 +26,7 @@ of the gradient of a constant ``a`` in float64 or complex128, rounded once);
 import numpy as np
 
 from linrec._tuning import SMALL_MAX
-from linrec.cpu import backend
+from linrec.cpu import _fpmode, backend
 from linrec.cpu._jit import njit
 from linrec.cpu._lanes import wide_zero
 from linrec.cpu.kernels import as_grad
@@ -98,10 +98,12 @@ def forward_kernel(a, b, h, h0, h_last, reverse, time_last):
     """
     T = h.shape[1] if time_last else h.shape[0]
     first, step = (T - 1, -1) if reverse else (0, 1)
+    mode = _fpmode.flush_to_zero()
     if time_last:
         _forward_rows(a, b, h, h0, h_last, first, step)
     else:
         _forward_columns(a, b, h, h0, h_last, first, step)
+    _fpmode.restore_mode(mode)
 
 
 @njit(nogil=True)
@@ -211,6 +213,7 @@ def backward_kernel(grad_h, a, h, h0, grad_last, grad_a, grad_b, grad_h0, revers
     total = np.full(n, wide_zero(grad_h0))
     for i in range(n):
         carry[i] = grad_last[i % ng]
+    mode = _fpmode.flush_to_zero()
     if time_last:
         _adjoint_rows(grad_h, a, h, h0, grad_a, grad_b, carry, total, first, step,
                       accumulate, add)
@@ -224,6 +227,7 @@ def backward_kernel(grad_h, a, h, h0, grad_last, grad_a, grad_b, grad_h0, revers
                 _put(grad_a, i, 0, total[i], add)
             else:
                 _put(grad_a, 0, i, total[i], add)
+    _fpmode.restore_mode(mode)
 
 
 def _broadcasts_by_rows(shape, batch):

@@ -4,7 +4,7 @@ For ``h[t] = a[t] * h[t-1] + b[t]`` computed in a precision with unit roundoff `
 the error of the computed ``h`` is bounded elementwise (derivation in
 ``docs/testing.md``) by
 
-    |h_computed[t] - h[t]|  <=  gamma * (N[t] + depth * M[t])  +  c * tiny * Q[t]
+    |h_computed[t] - h[t]|  <=  gamma * (N[t] + depth * M[t])  +  f * tiny * Q[t]
 
 where, with ``|.|`` taken elementwise and the magnitudes scanned like the recurrence,
 
@@ -14,7 +14,9 @@ where, with ``|.|`` taken elementwise and the magnitudes scanned like the recurr
 
 ``c = 2`` for real ``a`` and ``1 + sqrt(5)`` for complex ``a`` (the roundings of one
 step), ``gamma = c * u / (1 - c * u * (T + depth + 1))`` and ``tiny`` is the smallest
-normal number. ``depth`` is how many steps' worth of extra roundings the evaluation order
+normal number; ``f = 2`` for a real ``h`` and ``3 * sqrt(2)`` for a complex one bounds
+one step's error when results below ``tiny`` are flushed to zero, as linrec's CPU kernels
+do. ``depth`` is how many steps' worth of extra roundings the evaluation order
 adds to each element beyond the sequential loop: 0 for the loop, 1 for linrec's chunked
 scan (the carry and the fix-up), about ``log2`` of the tree size for tree-shaped scans.
 ``N[t] = sum_r (t - r + 1) * |a[r+1] ... a[t]| * |b[r]|``: the bound grows with the
@@ -42,6 +44,14 @@ _WIDEST = np.longdouble if np.finfo(np.longdouble).eps < np.finfo(np.float64).ep
 def _steps(a_complex):
     """Roundings per step, relative to ``|a| |h| + |b|``."""
     return 1.0 + math.sqrt(5.0) if a_complex else 2.0
+
+
+def _flushes(dtype):
+    """Absolute underflow error of one step, in units of the smallest normal number,
+    when results below it are flushed to zero: each operation that forms a component
+    (a product, a difference of products, the sum with ``b``) errs by less than one
+    unit, so a real step by 2 and each component of a complex step by 3."""
+    return 3.0 * math.sqrt(2.0) if np.dtype(dtype).kind == "c" else 2.0
 
 
 def _rounded(name, x, dtype):
@@ -90,7 +100,8 @@ def _gamma(c, u, k):
 
 
 def _bound(m, n, q, T, c, dtype, depth):
-    """The module docstring's bound for an order of ``depth`` in ``dtype``'s precision."""
+    """The module docstring's bound for an order of ``depth`` in ``dtype``'s precision
+    (the underflow term's factor is :func:`_flushes`, not ``c``)."""
     info = np.finfo(dtype)
     u = float(info.eps) / 2
     tiny = float(info.smallest_normal)
@@ -98,7 +109,7 @@ def _bound(m, n, q, T, c, dtype, depth):
         # skip the terms whose factor is 0 (depth 0; longdouble's ``tiny``, below
         # float64's range): where the magnitudes overflowed, 0 * inf would make it NaN
         extra = depth * m if depth else 0.0
-        underflow = c * tiny * q if tiny else 0.0
+        underflow = _flushes(dtype) * tiny * q if tiny else 0.0
         return _gamma(c, u, T + depth + 1) * (n + extra) + underflow
 
 
