@@ -1,9 +1,9 @@
 """The chunk reductions' running products of ``a`` (``linrec.cpu._lanes``) are rescaled
 before they become subnormal: each reduction returns the product of its lane to within
 rounding, also when the product passes below the dtype's range and comes back; and a
-chunked scan whose state stays representable while the product over part of a chunk
-does not gives the sequential loop's result (the unscaled product underflowed to zero
-there). That a chunk's whole product must be representable is unchanged."""
+chunked scan whose state stays normal (not flushed to zero) while the product over part
+of a chunk does not gives the sequential loop's result (the unscaled product underflowed
+to zero there). That a chunk's whole product must be representable is unchanged."""
 
 import math
 
@@ -78,10 +78,11 @@ def test_adjoint_reductions_return_the_product(dtype, pattern):
     _assert_products([one], lanes[:1], dtype, conj=True)
 
 
-# (state entering the dip, steps of a = 1/2, steps of a = 2): the state stays in range
-# (down to 2**-140 and 2**-1000), the dip's product alone does not (2**-2000) in
-# float64; float32 chunks carry their products in float64, where 2**-260 is in range.
-DIPS = {np.float32: (120, 260, 200), np.float64: (1000, 2000, 1500)}
+# (state entering the dip, steps of a = 1/2, steps of a = 2): the state stays normal
+# (down to 2**-120 and 2**-1000: a subnormal state would be flushed to zero, see
+# tests/test_flush_to_zero.py), the dip's product alone does not (2**-2000) in float64;
+# float32 chunks carry their products in float64, where 2**-240 is in range.
+DIPS = {np.float32: (120, 240, 200), np.float64: (1000, 2000, 1500)}
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
