@@ -1,8 +1,9 @@
 """Shared test configuration: hypothesis profiles, the GPU marker and the CuPy stand-in.
 
-Profiles: ``quick`` (default: ``make test`` took 37 minutes from a fresh clone on a quiet
-2-core AMD EPYC, 2026-12-02, one run; most of it is Numba compiling each kernel's
-specialisations once, which a warm cache skips),
+Profiles: ``quick`` (default: from a fresh clone on a quiet 2-core AMD EPYC, 2026-12-02,
+one run each, the main suite took 32 minutes in one process and 24 in ``make test``'s
+two xdist workers, the CuPy stand-in suite 3; most of it is Numba compiling each
+kernel's specialisations once, which a warm cache skips),
 ``thorough`` (many more examples) and ``device`` (for a GPU run: more examples, no
 shrinking, so a failure costs seconds): select with ``LINREC_HYPOTHESIS=<name>``.
 Fix the seed with pytest's ``--hypothesis-seed=<int>``.
