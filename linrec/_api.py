@@ -229,20 +229,19 @@ def _unalias_vjp(xp, outs, grad_h, others):
     are read. Only ``grad_b`` being ``grad_h`` itself, element for element, is safe (the
     kernels read ``grad_h[t]`` before writing ``grad_b[t]``); ``h`` is read one step
     behind, so even an exact alias of it is copied."""
-    out_a, out_b = outs
+    given = [o for o in outs if o is not None]
 
     def fresh(x, exempt=None):
         if x is None or not isinstance(x, xp.ndarray):
             return x
-        for o in outs:
-            if o is None or not xp.may_share_memory(x, o):
-                continue
-            if not (o is exempt and x.shape == o.shape and x.strides == o.strides and
+        for o in given:
+            if xp.may_share_memory(x, o) and not (
+                    o is exempt and x.shape == o.shape and x.strides == o.strides and
                     _address(x) == _address(o)):
                 return x.copy()
         return x
 
-    return fresh(grad_h, out_b), *(fresh(x) for x in others)
+    return (fresh(grad_h, outs[1]),) + tuple(map(fresh, others))
 
 
 def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None,
@@ -360,9 +359,10 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None,
             grad_h0 = grad_h0 + grad_last
         grad_b = _layout.write_into(out_b, grad_b, accumulate)
     else:
+        zero = p.zero_state(xp) if h0_arr is None or grad_last is None else None
         grad_a, grad_b, grad_h0 = _namespace.backend_for(xp).backward(
-            p, grad_h, a, h, p.zero_state(xp) if h0_arr is None else h0_arr,
-            p.zero_state(xp) if grad_last is None else grad_last,
+            p, grad_h, a, h, zero if h0_arr is None else h0_arr,
+            zero if grad_last is None else grad_last,
             grad_a=direct_a, grad_b=out_b, add=accumulate)
     if direct_a is not None and not p.empty:
         grad_a = out_a

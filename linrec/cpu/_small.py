@@ -270,7 +270,7 @@ def _layout(problem, full, broadcast):
         if not x.flags.c_contiguous:
             return None
         x_shape = x.shape
-        if x_shape == (shape if timed else batch):
+        if x_shape == (shape if timed else batch) or x.size == 1:
             continue
         x_batch = (x_shape[:-1] if time_last else x_shape[1:]) if timed else x_shape
         if not _broadcasts_by_rows(x_batch, batch):
@@ -281,7 +281,7 @@ def _layout(problem, full, broadcast):
 
 def _state(x):
     """A batch-only operand as a ``(rows,)`` view."""
-    return x.reshape(-1)
+    return x if x.ndim == 1 else x.reshape(-1)
 
 
 def forward(problem, a, b, h0, out):
