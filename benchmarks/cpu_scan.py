@@ -5,13 +5,19 @@ writes it (Markdown, with the machine description) into ``docs/benchmarks/cpu_sc
 unless ``--no-write`` is given: only between the file's two marker comments
 (:data:`BEGIN`, :data:`END`), so the hand-written analysis around them is kept. Usage::
 
-    python benchmarks/cpu_scan.py [--quick] [--repeats N] [--no-write]
+    python benchmarks/cpu_scan.py [--quick] [--repeats N] [--allocations K] [--no-write]
 
 Timing: the floor, linrec's calls, lfilter and the copy below are timed in ``--repeats``
 interleaved rounds (each round calls every one of them once), and every ratio between
 two of them is the median over rounds of the ratio within a round, so that a slow spell
-of the (shared, virtual) machine lands on both sides of a ratio. The slow peers (the
-loops, jax) are timed apart and set against the median allocating forward.
+of the (shared, virtual) machine lands on both sides of a ratio. The rounds run on
+``--allocations`` sets of freshly allocated arrays in turn (default 3): on a virtual
+machine the same call on arrays of the same shape and layout can take twice as long in
+one allocation as in another (measured for ``scan_vjp`` on the AMD EPYC, see
+``docs/benchmarks/cpu_scan.md``), so a ratio is the median over every round of every
+allocation, and ``bwd/fwd (out=)`` also shows the range of its per-allocation medians
+in brackets. The slow peers (the loops, jax) are timed apart, on the first allocation,
+and set against the median allocating forward.
 
 Floor: ``np.multiply(a, b, out=h)`` on the same arrays (reads 2, writes 1: the bytes a
 forward scan must move). ``fwd/floor`` times ``linrec.scan(a, b, out=h)`` against it
@@ -154,10 +160,28 @@ def make_inputs(shape, dtype, rng):
     return a, b
 
 
-def bench_case(shape, axis, dtype, repeats, rng, jax_fn, pool):
-    """``{"times": name -> seconds per round (interleaved), "peers": name -> median
-    seconds, "numpy loop scaled": bool}`` for one shape and dtype; ``pool`` (a worker
-    per Numba thread) runs the all-threads floor."""
+def bench_case(shape, axis, dtype, repeats, rng, jax_fn, pool, allocations=1):
+    """``{"times": name -> seconds per round (interleaved, the rounds of every
+    allocation in turn), "bwd out per allocation": the median ``bwd/fwd (out=)`` of each
+    allocation, "peers": name -> median seconds, "numpy loop scaled": bool}`` for one
+    shape and dtype; ``pool`` (a worker per Numba thread) runs the all-threads floor.
+    Each of ``allocations`` sets of arrays is allocated afresh and dropped before the
+    next."""
+    times, per_allocation = {}, []
+    for k in range(allocations):
+        row = _bench_allocation(shape, axis, dtype, repeats, rng, jax_fn, pool,
+                                peers=k == 0)
+        for name, seconds in row["times"].items():
+            times.setdefault(name, []).extend(seconds)
+        per_allocation.append(ratio(row["times"], "backward out", "forward"))
+        if k == 0:
+            first = row
+    return {"times": times, "bwd out per allocation": per_allocation,
+            "peers": first["peers"], "numpy loop scaled": first["numpy loop scaled"]}
+
+
+def _bench_allocation(shape, axis, dtype, repeats, rng, jax_fn, pool, peers):
+    """:func:`bench_case` on one set of new arrays (the slow peers only if ``peers``)."""
     a, b = make_inputs(shape, dtype, rng)
     h = np.empty_like(b)
     hh = linrec.scan(a, b, axis=axis)
@@ -176,6 +200,8 @@ def bench_case(shape, axis, dtype, repeats, rng, jax_fn, pool):
         "lfilter": lambda: scipy.signal.lfilter([1.0], [1.0, -a_const], b, axis=axis),
         "copy": lambda: np.copy(b),
     }, repeats)
+    if not peers:
+        return {"times": times}
     peers = {"njit loop": median_time(lambda: njit_loop(a, b, h, axis),
                                       max(1, repeats // 2))}
     T = shape[axis]
@@ -230,12 +256,18 @@ def format_table(results):
             f"{ratio(times, 'forward', 'floor'):.2f} | "
             f"{ratio(times, 'forward', 'floor all threads'):.2f} | "
             f"{ratio(times, 'backward', 'forward alloc'):.2f} | "
-            f"{ratio(times, 'backward out', 'forward'):.2f} | "
+            f"{ratio(times, 'backward out', 'forward'):.2f}"
+            f"{_spread(row['bwd out per allocation'])} | "
             f"{peers['njit loop'] / fwd:.1f} | "
             f"{loop_mark}{peers['numpy loop'] / fwd:.0f} | "
             f"{ratio(times, 'lfilter', 'forward const a'):.1f} | "
             f"{ratio(times, 'lfilter', 'copy'):.1f} | {jax_ratio} |")
     return "\n".join(lines)
+
+
+def _spread(values):
+    """`` [min-max]`` of per-allocation ratios, or nothing for one allocation."""
+    return f" [{min(values):.2f}-{max(values):.2f}]" if len(values) > 1 else ""
 
 
 def _outside_markers(path):
@@ -268,11 +300,16 @@ def write_between_markers(path, block):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller shapes")
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=7,
+                        help="interleaved rounds per allocation")
+    parser.add_argument("--allocations", type=int, default=3,
+                        help="fresh sets of arrays per case, timed in turn")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--output", default=str(Path(__file__).parents[1] / "docs" /
                                                 "benchmarks" / "cpu_scan.md"))
     args = parser.parse_args(argv)
+    if args.allocations < 1 or args.repeats < 1:
+        parser.error("--allocations and --repeats must be at least 1")
     if not args.no_write:
         try:
             _outside_markers(args.output)
@@ -287,7 +324,8 @@ def main(argv=None):
             for dtype in DTYPES:
                 print(f"  {shape} axis={axis} {np.dtype(dtype).name} ...",
                       file=sys.stderr)
-                row = bench_case(shape, axis, dtype, args.repeats, rng, jax_fn, pool)
+                row = bench_case(shape, axis, dtype, args.repeats, rng, jax_fn, pool,
+                                 args.allocations)
                 results.append(((label, shape, axis, dtype), row))
     table = format_table(results)
     machine = machine_description()
@@ -296,8 +334,8 @@ def main(argv=None):
     if not args.no_write:
         block = (f"Machine: {machine}\n\nCommand: `python benchmarks/cpu_scan.py"
                  f"{' --quick' if args.quick else ''}` ({args.repeats} interleaved "
-                 f"rounds, all in one run; load average {load:.1f} when it "
-                 f"started)\n\n{table}")
+                 f"rounds on each of {args.allocations} allocations, all in one run; "
+                 f"load average {load:.1f} when it started)\n\n{table}")
         write_between_markers(args.output, block)
 
 

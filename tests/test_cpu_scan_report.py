@@ -92,3 +92,34 @@ def test_the_all_threads_floor_multiplies_every_element(cpu_scan, shape, parts):
     with concurrent.futures.ThreadPoolExecutor(parts) as pool:
         cpu_scan.parallel_multiply(a, b, h, pool, parts)
     np.testing.assert_array_equal(h, a * b)
+
+
+@pytest.mark.parametrize("allocations", [1, 3])
+def test_each_allocation_gets_new_arrays_and_its_own_rounds(cpu_scan, monkeypatch,
+                                                            allocations):
+    made, original = [], cpu_scan.make_inputs
+
+    def counting_inputs(shape, dtype, rng):
+        made.append(original(shape, dtype, rng))
+        return made[-1]
+
+    monkeypatch.setattr(cpu_scan, "make_inputs", counting_inputs)
+    # the script's cached @njit loop is not what this test is about (and Numba cannot
+    # reload its cache into a module loaded from a file path)
+    monkeypatch.setattr(cpu_scan, "njit_loop", lambda a, b, h, axis: None)
+    rng = np.random.default_rng(0)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        row = cpu_scan.bench_case((3, 40), -1, np.float64, 2, rng, None, pool,
+                                  allocations)
+    assert len(made) == allocations
+    assert all(not np.shares_memory(x[0], y[0]) for x, y in zip(made, made[1:]))
+    assert {len(seconds) for seconds in row["times"].values()} == {2 * allocations}
+    assert len(row["bwd out per allocation"]) == allocations
+    assert set(row["peers"]) == {"njit loop", "numpy loop"}
+    spread = cpu_scan._spread(row["bwd out per allocation"])
+    assert (spread == "") == (allocations == 1)
+
+
+def test_the_range_of_per_allocation_ratios_reads_min_to_max(cpu_scan):
+    assert cpu_scan._spread([1.5, 3.25, 1.25]) == " [1.25-3.25]"
+    assert cpu_scan._spread([2.0]) == ""
