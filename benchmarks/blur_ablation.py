@@ -58,6 +58,10 @@ CHANGES = {
                        {"steps": 400, "patience": 100, "ema": 0.98}),
     "nostop_ema_800": ("800 steps, no early stopping, EMA 0.98",
                        {"steps": 800, "patience": 100, "ema": 0.98}),
+    "stride6_nostop_800": ("windows every 3 hours (stride 6), 800 steps, no early "
+                           "stopping", {"train_stride": 6, "steps": 800, "patience": 100}),
+    "stride2_nostop_800": ("windows every hour (stride 2), 800 steps, no early stopping",
+                           {"train_stride": 2, "steps": 800, "patience": 100}),
     "gate_nostop_400": ("400 steps, no early stopping, merge: gate",
                         {"steps": 400, "patience": 100, "merge": "gate", "budget": None}),
     "concat_nostop_400": ("400 steps, no early stopping, merge: concat",
