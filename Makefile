@@ -40,7 +40,11 @@ lint: $(STAMP)
 # Two pytest workers, one test file each at a time (pytest-xdist): most of a fresh
 # clone's test time is Numba compiling kernels on one thread, so a second worker takes
 # it from 32 to 24 minutes on the project's 2-core machine (one run each, 2026-12-02).
+# The gufuncs compile at import and are cached on disk: built first in one process, since
+# two workers building them at once can write mismatched cache files and crash the next
+# import (Numba issue 10128, a fresh clone's CI run on 2026-12-03).
 test: $(STAMP) lint
+	$(PY) -c "import linrec.cpu.gufuncs"
 	$(PY) -m pytest -q -n 2 --dist loadfile --doctest-modules linrec/cpu/kernels.py \
 		linrec/cpu/gufuncs.py tests
 	$(MAKE) test-gpu-stand-in

@@ -7,7 +7,10 @@ same length n: broadcast ``a`` first with ``np.broadcast_to``, which does not co
 ``h0`` broadcasts against the other dimensions. Pick another axis with
 ``axes=[(ax,), (ax,), (), (ax,)]``. Every dtype NumPy promotes to float32, float64,
 complex64 or complex128 works, and a real ``a`` with a complex ``b``; the loops are compiled
-when this module is first imported and cached on disk.
+when this module is first imported and cached on disk. Import it once before starting
+several processes that import it (e.g. Dask workers) on a cold cache: Numba 0.63 can
+write mismatched cache files when two processes compile these loops at once, and the
+next import then crashes (Numba issue 10128).
 These run sequentially within one call; use ``linrec.scan`` for the parallel kernels.
 
 Example
