@@ -45,6 +45,11 @@ def test_vic_elec_columns_and_calendar(vic_elec):
     assert tod[0] == pytest.approx(0.0)
     assert tod[1] == pytest.approx(2 * np.pi / 48)
     assert set(np.unique(vic_elec.values[:, 2])) == {0.0, 1.0}
+    assert vic_elec.sources() == [[0], [1], [2], [3, 4, 5, 6, 7, 8]]
+
+
+def test_sources_without_calendar_columns():
+    assert _toy_series().sources() == [[0], [1]]
 
 
 def test_splits_are_chronological_and_windows_never_straddle(vic_elec):

@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from linrec.nn import GLU, LRU, MLP, BLURBlock, LayerNorm, Linear, RMSNorm
+from linrec.nn.encoder import SourceEncoder, check_sources
 from linrec.nn.gate import GatedMerge
 from linrec.nn.lru import NU_MIN, ring_init
 from linrec.testing import check_layer
@@ -128,3 +129,34 @@ def test_lru_gamma_normalises_initial_state_variance():
 def test_ring_init_rejects_bad_ranges(kw):
     with pytest.raises(ValueError):
         LRU(2, 2, rng=np.random.default_rng(0), **kw)
+
+
+@pytest.mark.parametrize("sources", [None, [[0, 2], [1], [3]], [[3, 0, 1, 2]]])
+@pytest.mark.parametrize("shape", [(4,), (2, 5, 4)])
+def test_source_encoder(sources, shape):
+    rng = np.random.default_rng(9)
+    layer = SourceEncoder(4, 3, 2, sources=sources, rng=rng, **F64)
+    layer.params["c"] += rng.standard_normal(layer.params["c"].shape)
+    _assert_small(check_layer(layer, rng.standard_normal(shape), rng))
+
+
+def test_source_encoder_keeps_sources_apart():
+    """A source's units see only its own columns: changing the other columns changes
+    nothing in them, even when U holds values outside the blocks (a loaded array)."""
+    rng = np.random.default_rng(10)
+    layer = SourceEncoder(5, 3, 4, sources=[[4, 1], [0, 2, 3]], rng=rng, **F64)
+    layer.params["U"] += rng.standard_normal(layer.params["U"].shape)
+    layer.params["V"][4:] = 0.0  # only the first source's units reach y
+    x = rng.standard_normal((3, 5))
+    moved = x.copy()
+    moved[:, [0, 2, 3]] += rng.standard_normal((3, 3))
+    np.testing.assert_allclose(layer.forward(moved)[0], layer.forward(x)[0], atol=1e-12)
+    _, grads = layer.backward(np.ones((3, 3)), layer.forward(x)[1])
+    assert not grads["U"][[0, 2, 3], :4].any() and not grads["U"][[4, 1], 4:].any()
+
+
+@pytest.mark.parametrize("sources", [[[0], [1]], [[0, 1], [1, 2]], [[0, 1, 2], []],
+                                     [[0, 1.0, 2]], [[0, 1, 3]], 3, [[True, 1, 2]]])
+def test_check_sources_rejects(sources):
+    with pytest.raises(ValueError, match="exactly once"):
+        check_sources(sources, 3)

@@ -16,6 +16,8 @@ SMALL = dict(d_model=3, d_state=2, r_min=0.3, dtype=np.float64)
     dict(horizon=3, pool="window", n_layers=1),
     dict(horizon=4, pool="tail", merge="concat", projection="mlp", norm="rms", n_layers=1),
     dict(task="classify", n_classes=3, n_layers=1),
+    dict(horizon=3, pool="window", n_layers=1, source_width=2, sources=[[0, 3], [1, 2]]),
+    dict(horizon=2, bidirectional=False, n_layers=1, source_width=1),
 ])
 def test_model_gradients(config):
     rng = np.random.default_rng(0)
@@ -124,6 +126,31 @@ def test_save_load_round_trip(tmp_path):
         assert "__format__" in f.files
 
 
+def test_source_encoders_round_trip_and_old_checkpoints(tmp_path):
+    model = Model(3, horizon=2, d_model=4, d_state=2, n_layers=1, source_width=2,
+                  sources=[[2], [0, 1]], seed=4)
+    assert model.parameters()["enc.U"].shape == (3, 4)
+    x = np.random.default_rng(0).standard_normal((2, 6, 3)).astype(np.float32)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    loaded = Model.load(path)
+    assert loaded.config == model.config
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    old = tmp_path / "old.npz"  # written before source encoders: no such config keys
+    plain = Model(3, horizon=2, d_model=4, d_state=2, n_layers=1)
+    from linrec.nn.checkpoint import write_checkpoint
+
+    config = {k: v for k, v in plain.config.items() if k not in ("source_width", "sources")}
+    write_checkpoint(old, "linrec.nn.Model/1", config,
+                     {f"param/{k}": v for k, v in plain.host_parameters().items()})
+    np.testing.assert_array_equal(Model.load(old).predict(x), plain.predict(x))
+    lying = tmp_path / "lying.npz"  # a config claiming more sources than U holds
+    write_checkpoint(lying, "linrec.nn.Model/1", {**model.config, "sources": None},
+                     {f"param/{k}": v for k, v in model.host_parameters().items()})
+    with pytest.raises(CheckpointError, match="source encoder"):
+        Model.load(lying)
+
+
 def test_bad_inputs():
     model = Model(3, horizon=2, d_model=4, d_state=2, n_layers=1)
     with pytest.raises(ValueError, match="3 features"):
@@ -138,6 +165,12 @@ def test_bad_inputs():
         model.loss_and_grad(np.zeros((2, 5, 3)), np.zeros((2, 3, 1)))
     with pytest.raises(ValueError, match="merge"):
         Model(3, merge="max")
+    with pytest.raises(ValueError, match="source_width"):
+        Model(3, source_width=-1)
+    with pytest.raises(ValueError, match="needs source_width"):
+        Model(3, sources=[[0, 1, 2]])
+    with pytest.raises(ValueError, match="exactly once"):
+        Model(3, source_width=2, sources=[[0, 1]])
 
 
 def test_foreign_and_corrupt_checkpoints(tmp_path):

@@ -51,10 +51,14 @@ def test_a_registered_dataset_is_offered_by_the_command_line(tmp_path, monkeypat
     out = tmp_path / "toy"
     argv = ["demo", "--dataset", "toy", "--lookback", "48", "--horizon", "12",
             "--linear-strides", "12", "--train-stride", "12", "--known-future",
-            "--out", str(out), *TINY]
+            "--source-width", "3", "--out", str(out), *TINY]
     assert main(argv) == 0
     assert "toy: 12-step forecast" in capsys.readouterr().out
-    assert json.loads((out / "results.json").read_text())["known_future"] == ["calendar"]
+    results = json.loads((out / "results.json").read_text())
+    assert results["known_future"] == ["calendar"]
+    assert results["model"]["source_width"] == 3
+    with np.load(out / "blur_model.npz") as saved:
+        assert saved["param/enc.U"].shape == (3, 9)  # load, calendar, future flag
 
 
 def test_an_unknown_dataset_is_refused_with_the_registered_names(capsys):

@@ -58,7 +58,7 @@ def _model_kwargs(args):
     return dict(d_model=args.d_model, d_state=args.d_state, n_layers=args.layers,
                 merge=args.merge, projection=args.projection, dropout=args.dropout,
                 r_min=args.r_min, r_max=args.r_max, max_phase=args.max_phase,
-                seed=args.seed)
+                source_width=args.source_width, seed=args.seed)
 
 
 def _train_config(args, budget):
@@ -130,7 +130,8 @@ def run_forecast(args, xp):
         pool = "tail" if known else args.pool
         model = Model(data.n_features, horizon=args.horizon, n_targets=len(cols),
                       bidirectional=bidirectional, pool=pool, quantiles=args.quantiles,
-                      xp=xp, **_model_kwargs(args))
+                      sources=data.sources() if args.source_width else None, xp=xp,
+                      **_model_kwargs(args))
         summaries[name] = fit(model, train.subset(slice(None, None, args.train_stride)),
                               data.sets["val"], _train_config(args, budget),
                               checkpoint=out / f"{key}_checkpoint.npz", resume=args.resume,
@@ -443,6 +444,10 @@ def _add_common(p, *, out, epochs, steps, budget, lr):
     p.add_argument("--r-min", type=FRACTION, default=0.0)
     p.add_argument("--r-max", type=FRACTION, default=0.99)
     p.add_argument("--max-phase", type=POSITIVE, default=2 * np.pi)
+    p.add_argument("--source-width", type=NON_NEGATIVE_INT, default=0,
+                   help="GELU units of a per-source input encoder added to the input "
+                        "layer; a source is a data column, or the calendar columns "
+                        "together (default %(default)s: no encoders)")
 
 
 def quantile_list(text):

@@ -175,8 +175,10 @@ def _linrec_state(hp, model):
     return 2 * hp["d_state"] if model == "lru" else hp["d_state"]
 
 
-def build_model(model, hp, n_features, horizon, seed, quick=False):
-    """A fresh neural ``model`` of configuration ``hp``: a linrec Model or a peer."""
+def build_model(model, hp, n_features, horizon, seed, quick=False, sources=None):
+    """A fresh neural ``model`` of configuration ``hp``: a linrec Model or a peer.
+    ``sources`` (lists of input columns) group the inputs of per-source encoders, which
+    a linrec model has when ``hp["source_width"]`` is set (None: a source per column)."""
     width = 8 if quick else hp["d_model"]
     if model in LINREC:
         from linrec.nn import Model
@@ -185,7 +187,8 @@ def build_model(model, hp, n_features, horizon, seed, quick=False):
                      bidirectional=model == "blur", pool="window", d_model=width,
                      d_state=_linrec_state(hp, model),
                      n_layers=hp["n_layers"], merge=hp["merge"], dropout=hp["dropout"],
-                     r_max=hp["r_max"], seed=seed)
+                     r_max=hp["r_max"], source_width=hp.get("source_width", 0),
+                     sources=sources if hp.get("source_width") else None, seed=seed)
     from linrec.apps.peers import make_peer
 
     return make_peer(model, n_features, horizon, d_model=width, n_layers=hp["n_layers"],
@@ -216,7 +219,8 @@ def _predictor(model, net):
 def fit_neural(model, hp, data, seed, settings):
     """Train ``model`` with ``hp`` on ``data``; ``(predict, summary)`` with
     ``summary["seconds_to_best"]`` the wall time of the epochs up to the best one."""
-    net = build_model(model, hp, data.n_features, data.horizon, seed, settings.quick)
+    net = build_model(model, hp, data.n_features, data.horizon, seed, settings.quick,
+                      data.sources())
     train = data.sets["train"].subset(slice(None, None, hp["train_stride"]))
     cfg = _train_config(settings, hp, seed)
     if model in LINREC:
@@ -299,7 +303,7 @@ def _peak_rss_mib():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _probe(model, hp, n_features, steps, batch_size, horizon, quick, queue):
+def _probe(model, hp, n_features, steps, batch_size, horizon, quick, sources, queue):
     """In a fresh process: RSS after building the model and a batch, the peak RSS while
     training ``steps`` steps, and the median step time (1 thread)."""
     from linrec.apps.cli import _limit_threads
@@ -308,7 +312,7 @@ def _probe(model, hp, n_features, steps, batch_size, horizon, quick, queue):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch_size, steps, n_features)).astype(np.float32)
     y = rng.standard_normal((batch_size, horizon, 1)).astype(np.float32)
-    net = build_model(model, hp, n_features, horizon, 0, quick)
+    net = build_model(model, hp, n_features, horizon, 0, quick, sources)
     if model in LINREC:
         from linrec.nn.optim import Adam
 
@@ -339,13 +343,13 @@ def _probe(model, hp, n_features, steps, batch_size, horizon, quick, queue):
                    peak_rss_mib=peak, rss_increase_mib=peak - base))
 
 
-def probe_costs(model, hp, n_features, settings):
+def probe_costs(model, hp, n_features, settings, sources=None):
     """:func:`_probe` of ``model`` in a spawned process (fresh memory accounting)."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_probe, args=(model, hp, n_features, settings.lookback,
                                             settings.batch_size, settings.horizon,
-                                            settings.quick, queue))
+                                            settings.quick, sources, queue))
     proc.start()
     out = queue.get(timeout=600)
     proc.join()
@@ -563,7 +567,7 @@ def evaluate(series, settings, tuning=None):
     for model in settings.models:
         if model in NEURAL:
             costs[model]["probe"] = probe_costs(model, chosen[model], datas[0].n_features,
-                                                settings)
+                                                settings, datas[0].sources())
             times = [r["train"]["seconds_to_best"] for r in runs[model]]
             costs[model]["seconds_to_best"] = _mean_sd(times)
             costs[model]["time_capped"] = sum(r["train"]["status"] == "budget"

@@ -1,6 +1,7 @@
 """The stacked model: input projection, L BLUR (or LRU) blocks, a final norm and a head.
 
-    x (batch, T, F) -> Linear F->H -> L x BLURBlock -> norm -> pool -> head
+    x (batch, T, F) -> Linear F->H [+ SourceEncoder] -> L x BLURBlock -> norm -> pool
+      -> head
 
 Heads: ``task="forecast"`` pools the last step and the time mean (``pool``) and maps them
 to ``horizon * n_targets`` values, returned as ``(batch, horizon, n_targets)`` and trained
@@ -22,6 +23,7 @@ from linrec.nn import shards
 from linrec.nn._layer import Layer, prefixed
 from linrec.nn._memory import keep_freed_memory
 from linrec.nn.block import BLURBlock
+from linrec.nn.encoder import SourceEncoder, check_sources
 from linrec.nn.checkpoint import (
     MODEL_FORMAT,
     CheckpointError,
@@ -61,14 +63,21 @@ class Model(Layer):
         Seed of the initial parameters.
     bidirectional, merge, projection, norm, dropout, r_min, r_max, max_phase :
         Passed to every :class:`~linrec.nn.block.BLURBlock`.
+    source_width : int
+        0: the input layer is one Linear ``F -> H``. k >= 1: a
+        :class:`~linrec.nn.encoder.SourceEncoder` with k GELU units per source is added
+        to it (parameters ``enc.*``).
+    sources : list of lists of int, or None
+        The input columns of each source, for ``source_width >= 1`` (None: one source
+        per column); see :func:`~linrec.nn.encoder.check_sources`.
     xp, dtype : the namespace and real dtype of parameters and activations.
     """
 
     def __init__(self, n_features, *, task="forecast", horizon=48, n_targets=1,
                  n_classes=None, d_model=32, d_state=32, n_layers=2, bidirectional=True,
                  merge="sum", projection="glu", norm="layer", dropout=0.0, r_min=0.0,
-                 r_max=0.99, max_phase=2 * np.pi, pool=None, quantiles=None, seed=0,
-                 xp=np, dtype=np.float32):
+                 r_max=0.99, max_phase=2 * np.pi, pool=None, quantiles=None,
+                 source_width=0, sources=None, seed=0, xp=np, dtype=np.float32):
         super().__init__(xp=xp, dtype=dtype)
         if task not in ("forecast", "classify"):
             raise ValueError(f"task={task!r}; use 'forecast' or 'classify'")
@@ -81,13 +90,22 @@ class Model(Layer):
             quantiles = check_quantiles(quantiles)
             if task != "forecast":
                 raise ValueError("quantiles are for task='forecast'")
+        if isinstance(source_width, bool) or not isinstance(source_width, int | np.integer) \
+                or source_width < 0:
+            raise ValueError(f"source_width={source_width!r}; use 0 (no per-source "
+                             f"encoders) or an int >= 1")
+        if source_width:
+            sources = check_sources(sources, n_features)
+        elif sources is not None:
+            raise ValueError("sources needs source_width >= 1")
         self.config = dict(
             n_features=int(n_features), task=task, horizon=int(horizon),
             n_targets=int(n_targets), n_classes=n_classes, d_model=int(d_model),
             d_state=int(d_state), n_layers=int(n_layers), bidirectional=bool(bidirectional),
             merge=merge, projection=projection, norm=norm, dropout=float(dropout),
             r_min=float(r_min), r_max=float(r_max), max_phase=float(max_phase), pool=pool,
-            quantiles=quantiles, seed=int(seed), dtype=self.dtype.name,
+            quantiles=quantiles, source_width=int(source_width), sources=sources,
+            seed=int(seed), dtype=self.dtype.name,
         )
         rng = np.random.default_rng(seed)
         kw = dict(xp=xp, dtype=dtype)
@@ -104,6 +122,9 @@ class Model(Layer):
         if pool in ("tail", "window") and task != "forecast":
             raise ValueError(f"pool={pool!r} is for task='forecast'")
         self.children["head"] = Linear(*_head_shape(self.config), rng=rng, **kw)
+        if source_width:
+            self.children["enc"] = SourceEncoder(n_features, d_model, int(source_width),
+                                                 sources=sources, rng=rng, **kw)
 
     def check_input(self, x):
         """ValueError unless x is ``(batch, T, n_features)`` with T >= 1 and all finite."""
@@ -134,7 +155,7 @@ class Model(Layer):
             return (out, None, state) if return_state else (out, None)
         self.check_input(x)
         xp, ch = self.xp, self.children
-        h, c_inp = ch["inp"].forward(xp.asarray(x, dtype=self.dtype))
+        h, c_inp = self._embed(xp.asarray(x, dtype=self.dtype))
         c_blocks = []
         for block in self.blocks:
             h, c = block.forward(h, rng)
@@ -143,6 +164,25 @@ class Model(Layer):
         mean = h.mean(axis=1) if "mean" in self.config["pool"] else None
         out, c_head = self._head(h[:, -1], mean, h[:, -self.config["horizon"]:])
         return out, (c_inp, c_blocks, c_norm, c_head, h.shape)
+
+    def _embed(self, x):
+        """``(h, cache)``: the input layer on x ``(..., F)``, h of shape ``(..., H)``."""
+        h, c_inp = self.children["inp"].forward(x)
+        if "enc" not in self.children:
+            return h, (c_inp, None)
+        e, c_enc = self.children["enc"].forward(x)
+        return h + e, (c_inp, c_enc)
+
+    def _embed_backward(self, dh, cache):
+        """``(dx, grads)`` of the input layer (grads named ``inp.*`` and ``enc.*``)."""
+        c_inp, c_enc = cache
+        dx, g = self.children["inp"].backward(dh, c_inp)
+        grads = prefixed("inp", g)
+        if c_enc is not None:
+            dx_enc, g = self.children["enc"].backward(dh, c_enc)
+            dx += dx_enc
+            grads.update(prefixed("enc", g))
+        return dx, grads
 
     def _head(self, last, mean, tail):
         """``(out, cache)`` of the head from what the pool reads: the last step and the
@@ -202,7 +242,7 @@ class Model(Layer):
         self.check_input(x[:, None] if getattr(x, "ndim", None) == 2 else x)
         xp, ch, horizon = self.xp, self.children, self.config["horizon"]
         state = self._check_state(state, x.shape[0])
-        h, _ = ch["inp"].forward(xp.asarray(x, dtype=self.dtype))
+        h, _ = self._embed(xp.asarray(x, dtype=self.dtype))
         lru = []
         for block, s in zip(self.blocks, state["lru"]):
             h, s = block.step(h, s)
@@ -286,8 +326,8 @@ class Model(Layer):
         for i in reversed(range(len(self.blocks))):
             dh, g = self.blocks[i].backward(dh, c_blocks[i])
             grads.update(prefixed(f"blocks.{i}", g))
-        dx, g = ch["inp"].backward(dh, c_inp)
-        grads.update(prefixed("inp", g))
+        dx, g = self._embed_backward(dh, c_inp)
+        grads.update(g)
         return dx, grads
 
     def _loss(self, out, y):
@@ -378,8 +418,8 @@ class Model(Layer):
             A config that does not describe a model, or parameters that do not match it
             (names, shapes, NaN or inf, not real floating point).
         """
-        if isinstance(config, dict) and "quantiles" not in config:
-            config = {**config, "quantiles": None}  # written before quantile heads
+        if isinstance(config, dict):  # written before quantile heads, source encoders
+            config = {"quantiles": None, "source_width": 0, "sources": None, **config}
         _check_config(config, {k: v.shape for k, v in params.items()}, source)
         try:
             model = cls(**config, xp=xp)
@@ -414,6 +454,20 @@ def _head_shape(config):
         return n_pool, config["n_classes"]
     per_step = config["n_targets"] * len(config["quantiles"] or (0,))
     return n_pool, per_step if pool == "tail" else horizon * per_step
+
+
+def _encoder_shape(config):
+    """The shape of the source encoder's ``U`` a config implies (None without one);
+    CheckpointError-free: invalid ``sources`` give a shape no array has."""
+    width, f = config["source_width"], config["n_features"]
+    if not (type(width) is int and width >= 0):
+        return "an invalid source_width"
+    if width == 0:
+        return None
+    try:
+        return (f, len(check_sources(config["sources"], f)) * width)
+    except ValueError:
+        return "invalid sources"
 
 
 def check_quantiles(quantiles):
@@ -458,6 +512,7 @@ def _check_config(config, shapes, path):
         "LRU states": ({s for k, s in shapes.items() if k.endswith(".nu_log")},
                        {(config["d_state"],)}),
         "head": (shapes.get("head.W"), _head_shape(config)),
+        "source encoder": (shapes.get("enc.U"), _encoder_shape(config)),
     }
     wrong = [f"{name}: config implies {want}, arrays hold {have}"
              for name, (have, want) in expect.items() if have != want]

@@ -30,6 +30,14 @@ class ForecastData:
         """Features per step of the model inputs."""
         return self.sets["train"].n_features
 
+    def sources(self):
+        """The model input columns grouped by source (lists of indices): the series'
+        :meth:`~linrec.apps.data.series.Series.sources`, and with known-future inputs
+        their extra last column (1 on the forecast steps) as a source of its own."""
+        groups = self.series.sources()
+        n = len(self.series.names)
+        return groups + [[n]] if self.n_features > n else groups
+
     def to_units(self, y):
         """Normalised targets (..., n_targets) back to the data's units."""
         return self.scaler.inverse(y, self.series.target_columns)

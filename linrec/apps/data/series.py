@@ -75,6 +75,14 @@ class Series:
                 f"{self.times[row]}); fill or drop them before windowing"
             )
 
+    def sources(self):
+        """The columns grouped by source, as lists of indices into ``names``: each
+        column read from the data is a source of its own, and the calendar columns
+        (computed from the time stamps) form one source together."""
+        own = [[j] for j, n in enumerate(self.names) if n not in self.calendar]
+        calendar = [j for j, n in enumerate(self.names) if n in self.calendar]
+        return own + ([calendar] if calendar else [])
+
     @property
     def target_columns(self):
         """Indices of the target columns in ``names``."""
