@@ -84,5 +84,6 @@ class SourceEncoder(Layer):
         dz = gelu_backward(dy @ p["V"].T, c_gelu)
         x2, z2 = x.reshape(-1, x.shape[-1]), z.reshape(-1, n_units)
         dz2, dy2 = dz.reshape(-1, n_units), dy.reshape(-1, dy.shape[-1])
-        grads = {"U": (x2.T @ dz2) * self.mask, "c": sum_rows(self.xp, dz2), "V": z2.T @ dy2}
+        grads = {"U": (x2.T @ dz2) * self.mask, "c": sum_rows(self.xp, dz2),
+                 "V": z2.T @ dy2}
         return dz @ (p["U"] * self.mask).T, grads

@@ -23,13 +23,13 @@ from linrec.nn import shards
 from linrec.nn._layer import Layer, prefixed
 from linrec.nn._memory import keep_freed_memory
 from linrec.nn.block import BLURBlock
-from linrec.nn.encoder import SourceEncoder, check_sources
 from linrec.nn.checkpoint import (
     MODEL_FORMAT,
     CheckpointError,
     read_checkpoint,
     write_checkpoint,
 )
+from linrec.nn.encoder import SourceEncoder, check_sources
 from linrec.nn.linear import Linear
 from linrec.nn.losses import cross_entropy, mse, pinball
 from linrec.nn.norm import make_norm
@@ -90,8 +90,9 @@ class Model(Layer):
             quantiles = check_quantiles(quantiles)
             if task != "forecast":
                 raise ValueError("quantiles are for task='forecast'")
-        if isinstance(source_width, bool) or not isinstance(source_width, int | np.integer) \
-                or source_width < 0:
+        integer = isinstance(source_width, int | np.integer) and \
+            not isinstance(source_width, bool)
+        if not integer or source_width < 0:
             raise ValueError(f"source_width={source_width!r}; use 0 (no per-source "
                              f"encoders) or an int >= 1")
         if source_width:
