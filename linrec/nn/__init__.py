@@ -11,6 +11,7 @@ no scikit-learn.
 
 from linrec.nn.block import BLURBlock
 from linrec.nn.checkpoint import CheckpointError
+from linrec.nn.encoder import SourceEncoder
 from linrec.nn.linear import Linear
 from linrec.nn.losses import cross_entropy, mae, mse, pinball
 from linrec.nn.lru import LRU
@@ -22,8 +23,8 @@ from linrec.nn.schedule import lr_at
 
 __all__ = [
     "Adam", "BLURBlock", "BLURClassifier", "BLURRegressor", "CheckpointError", "GLU", "LRU",
-    "LayerNorm", "Linear", "MLP", "Model", "RMSNorm", "clip_grad_norm", "cross_entropy",
-    "lr_at", "mae", "mse", "pinball",
+    "LayerNorm", "Linear", "MLP", "Model", "RMSNorm", "SourceEncoder", "clip_grad_norm",
+    "cross_entropy", "lr_at", "mae", "mse", "pinball",
 ]
 
 
