@@ -18,6 +18,20 @@ __all__ = ["scan", "scan_vjp", "METHODS"]
 METHODS = ("auto", *SCHEDULES)
 
 
+_direct = None
+
+
+def _direct_path():
+    """``linrec.cpu._direct``, imported on the first NumPy call (it imports Numba, which
+    ``import linrec`` does not) and then kept."""
+    global _direct
+    if _direct is None:
+        from linrec.cpu import _direct as module
+
+        _direct = module
+    return _direct
+
+
 def _address(x):
     return x.__array_interface__["data"][0] if isinstance(x, np.ndarray) else x.data.ptr
 
@@ -131,6 +145,15 @@ def scan(a, b, *, h0=None, axis=-1, reverse=False, return_last=False, out=None,
     the result may be inf or NaN where the sequential loop stays finite (see the CUDA
     backend's documentation).
     """
+    if type(b) is np.ndarray:
+        found = _direct_path().scan(a, b, h0, axis, reverse, return_last, out, method)
+        if found is not None:
+            return found
+    return _scan_checked(a, b, h0, axis, reverse, return_last, out, method)
+
+
+def _scan_checked(a, b, h0, axis, reverse, return_last, out, method):
+    """:func:`scan` by the general path: every check, then the backend."""
     _validate.check_method(method, METHODS)
     _validate.check_given(a=a, b=b)
     reverse = _validate.check_flag("reverse", reverse)
@@ -324,6 +347,18 @@ def scan_vjp(grad_h, a, h, *, h0=None, axis=-1, reverse=False, grad_last=None,
     :func:`scan` hold for the gradients too, and so does its flush to zero on x86 CPUs
     (an adjoint decaying back from the last step the loss reads reaches 0).
     """
+    if type(h) is np.ndarray:
+        found = _direct_path().scan_vjp(grad_h, a, h, h0, axis, reverse, grad_last, out,
+                                        accumulate, method)
+        if found is not None:
+            return found
+    return _scan_vjp_checked(grad_h, a, h, h0, axis, reverse, grad_last, out,
+                             accumulate, method)
+
+
+def _scan_vjp_checked(grad_h, a, h, h0, axis, reverse, grad_last, out, accumulate,
+                      method):
+    """:func:`scan_vjp` by the general path: every check, then the backend."""
     _validate.check_method(method, METHODS)
     _validate.check_given(grad_h=grad_h, a=a, h=h)
     reverse = _validate.check_flag("reverse", reverse)
