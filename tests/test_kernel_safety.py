@@ -340,8 +340,18 @@ _GRAD_B_PAST_THE_EDGE = (*_runs(True, 250, [
     (CHUNK_MIN - 1, 3.0, "zero", "zero")]), None, True, CHUNK_MIN)
 
 
+# A draw that failed (the bound on grad_a had no underflow term): h halves each step
+# from 1 into the subnormal range, where grad_a = grad_b * h one step back (about
+# 1.1e-308 after 1025 steps) is below the smallest normal number, and every kernel
+# flushes it to zero, as documented.
+_GRAD_A_FLUSHED = (*_runs(False, 0, [(1, 0.0, "one", "zero"),
+                                     (CHUNK_MIN - 1, 0.5, "zero", "one")]), None, False,
+                   CHUNK_MIN)
+
+
 @given(_extreme_products())
 @example(_GRAD_B_PAST_THE_EDGE)
+@example(_GRAD_A_FLUSHED)
 @settings(suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 def test_every_backward_schedule_and_dask_follow_the_loop_through_extreme_products(case):
     a, b, grad_h, h0, reverse, chunk = case
@@ -359,10 +369,13 @@ def test_every_backward_schedule_and_dask_follow_the_loop_through_extreme_produc
     tol_b = 2 * scan_error_bound(shifted, grad_h, reverse=not reverse)
     h_prev = np.roll(h, -1 if reverse else 1, axis=-1)
     h_prev[..., first] = 0.0 if h0 is None else h0
-    u = 2.0**-53
+    # ... and each of their products may be flushed to zero below the smallest normal
+    # number (complex: both components, each a difference of products)
+    u, flushed = 2.0**-53, 3 * np.sqrt(2) * np.finfo(np.float64).smallest_normal
     with np.errstate(invalid="ignore", over="ignore"):
-        tol_a = _times(np.abs(h_prev), tol_b) + 8 * u * np.abs(ref_a)
-        tol_h0 = _times(np.abs(a[..., first]), tol_b[..., first]) + 8 * u * np.abs(ref_h0)
+        tol_a = _times(np.abs(h_prev), tol_b) + 8 * u * np.abs(ref_a) + flushed
+        tol_h0 = (_times(np.abs(a[..., first]), tol_b[..., first]) +
+                  8 * u * np.abs(ref_h0) + flushed)
         safe_h0 = np.abs(ref_h0) < np.finfo(ref_h0.dtype).max / 16
     # grad_a and grad_h0 are products with grad_b, so safe only where grad_b is too: past
     # its edge, an order whose grad_b is inf gives inf * conj(h_prev = 0) = NaN where
