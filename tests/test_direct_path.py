@@ -44,14 +44,24 @@ def _assert_identical(got, want):
         np.testing.assert_array_equal(g, w)
 
 
+def _coefficients(kind, template, T, dtype, seed):
+    """``a`` of the full shape, one per chain (extent 1 along time) or a Python float."""
+    if kind == "float":
+        return 0.93
+    shape = _shape(template, T if kind == "full" else 1)
+    return _arrays(shape, dtype, seed, count=1)[0]
+
+
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("T", LENGTHS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reverse", [False, True])
-def test_direct_path_matches_general_path_and_reference(case, T, dtype, reverse):
+@pytest.mark.parametrize("a_kind", ["full", "per chain", "float"])
+def test_direct_path_matches_general_path_and_reference(case, T, dtype, reverse, a_kind):
     template, axes = case
     shape = _shape(template, T)
-    a, b, grad_h = _arrays(shape, dtype, seed=T * 7 + len(shape), count=3)
+    b, grad_h = _arrays(shape, dtype, seed=T * 7 + len(shape), count=2)
+    a = _coefficients(a_kind, template, T, dtype, seed=T)
     for axis in axes:
         args = (a, b, None, axis, reverse, True, None, "auto")
         direct = _direct.scan(*args)
@@ -70,6 +80,7 @@ def test_direct_path_matches_general_path_and_reference(case, T, dtype, reverse)
         _assert_identical(direct, _api._scan_vjp_checked(*args))
         _assert_identical(linrec.scan_vjp(grad_h, a, h, axis=axis, reverse=reverse),
                           direct)
+        assert direct[0].shape == np.shape(a)
         want = reference_scan_vjp(grad_h, a, want_h, None, reverse, axis=axis)
         for got, expected in zip(direct, want, strict=True):
             assert np.shape(got) == np.shape(expected)
@@ -79,10 +90,13 @@ def test_direct_path_matches_general_path_and_reference(case, T, dtype, reverse)
 @pytest.mark.parametrize("accumulate", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.complex128])
 @pytest.mark.parametrize("case", [CASES[2], CASES[3]])
-def test_direct_path_writes_and_adds_into_out(case, accumulate, dtype):
+@pytest.mark.parametrize("a_kind", ["full", "per chain"])
+def test_direct_path_writes_and_adds_into_out(case, accumulate, dtype, a_kind):
     template, (axis, _) = case
     shape = _shape(template, 17)
-    a, b, grad_h, start_a, start_b = _arrays(shape, dtype, seed=5, count=5)
+    b, grad_h, start_b = _arrays(shape, dtype, seed=5, count=3)
+    a = _coefficients(a_kind, template, 17, dtype, seed=6)
+    start_a = _arrays(a.shape, dtype, seed=7, count=1)[0]
     h = np.empty(shape, dtype)
     assert linrec.scan(a, b, axis=axis, out=h) is h
     np.testing.assert_array_equal(h, _api._scan_checked(a, b, None, axis, False, False,
@@ -123,8 +137,12 @@ def _scan_declines():
     return [
         ("b a subclass", a, b.view(Sub), {}),
         ("b masked", a, np.ma.masked_array(b), {}),
-        ("a a scalar", 0.9, b, {}),
-        ("a broadcast", a[:, :1].copy(), b, {}),
+        ("a an int", 1, b, {}),
+        ("a a complex", 0.9 + 0j, b, {}),
+        ("a a NumPy scalar", np.float32(0.9), b, {}),
+        ("a broadcast along the batch", a[:1].copy(), b, {}),
+        ("a per chain, another dtype", a[:, :1].astype(np.float64), b, {}),
+        ("a per chain, not contiguous", a[:, :2][:, ::2], b, {}),
         ("a another dtype", a.astype(np.float64), b, {}),
         ("a a list", a.tolist(), b, {}),
         ("b not contiguous", a[:, ::2], b[:, ::2], {}),
@@ -188,7 +206,11 @@ def _vjp_declines():
     return [
         ("grad_h another dtype", grad_h.astype(np.float32), a, h, {}),
         ("grad_h another shape", grad_h[:, :8], a, h, {}),
-        ("a broadcast", grad_h, a[:1].copy(), h, {}),
+        ("a broadcast along the batch", grad_h, a[:1].copy(), h, {}),
+        ("a a float, with out", grad_h, 0.9, h, {"out": (np.empty(()),
+                                                          np.empty_like(h))}),
+        ("a per chain, grad_a of the full shape", grad_h, a[:, :1].copy(), h,
+         {"out": (np.empty_like(h), np.empty_like(h))}),
         ("a real, h complex", grad_h.astype(complex), a, h.astype(complex), {}),
         ("h not contiguous", grad_h[:, ::2], a[:, ::2], h[:, ::2], {}),
         ("h0 given", grad_h, a, h, {"h0": np.zeros(4)}),

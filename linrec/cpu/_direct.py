@@ -10,7 +10,10 @@ attributes:
 
 - every array argument is an exact ``np.ndarray`` (no subclass, no masked array), all
   of one shape and one supported dtype, C-contiguous, with 1 to ``SMALL_MAX`` elements
-  and at least one dimension (``a`` is therefore neither a scalar nor broadcast);
+  and at least one dimension; except ``a``, which may also have extent 1 along the time
+  axis (one coefficient per chain, e.g. ``(C, 1)`` for ``b`` of shape ``(C, T)``) or be
+  a Python ``float`` (one real coefficient for every chain; not with ``scan_vjp``'s
+  ``out``);
 - ``axis`` is a Python ``int`` naming the first or the last axis, ``reverse``,
   ``return_last`` and ``accumulate`` are Python bools, ``method`` is "auto", and
   ``h0`` and ``grad_last`` are None;
@@ -28,7 +31,8 @@ also raises every error.
 
 import numpy as np
 
-from linrec._dtypes import SUPPORTED
+from linrec._dtypes import SUPPORTED, real_of
+from linrec._validate import sum_to
 from linrec.cpu import _small
 
 __all__ = ["scan", "scan_vjp"]
@@ -78,6 +82,23 @@ def _chains(x, n, T, time_last):
     return x.reshape(n, T) if time_last else x.reshape(T, n)
 
 
+def _coefficients(a, shape, dtype, found):
+    """``a`` as the small kernels read it, ``(n, Ta)`` (``(Ta, n)`` time-first) or
+    ``(1, 1)`` for a float, or None when the direct path does not take this ``a``: the
+    full shape, or extent 1 along time with the full batch, in ``dtype``, C-contiguous;
+    or a Python float (real, of ``dtype``'s precision, as NumPy's promotion makes it)."""
+    time_last, n, T = found
+    if type(a) is float:
+        return np.full((1, 1), a, real_of(dtype))
+    if type(a) is not np.ndarray or a.dtype != dtype or not a.flags.c_contiguous:
+        return None
+    if a.shape == shape:
+        return _chains(a, n, T, time_last)
+    if a.shape == ((*shape[:-1], 1) if time_last else (1, *shape[1:])):
+        return _chains(a, n, 1, time_last)
+    return None
+
+
 def _batch(shape, time_last):
     return shape[:-1] if time_last else shape[1:]
 
@@ -90,20 +111,23 @@ def scan(a, b, h0, axis, reverse, return_last, out, method):
             type(return_last) is not bool or type(method) is not str or method != "auto":
         return None
     found = _problem(b, axis)
+    if found is None:
+        return None
     shape, dtype = b.shape, b.dtype
-    if found is None or not _plain(a, shape, dtype):
+    a_chains = _coefficients(a, shape, dtype, found)
+    if a_chains is None:
         return None
     if out is None:
         h = np.empty(shape, dtype)
     elif _plain(out, shape, dtype) and out.flags.writeable and \
             (out is b or not np.may_share_memory(out, b)) and \
-            (out is a or not np.may_share_memory(out, a)):
+            (out is a or not np.may_share_memory(out, a_chains)):
         h = out
     else:
         return None
     time_last, n, T = found
     h_last = np.empty(_batch(shape, time_last), dtype)
-    _small.forward_kernel(_chains(a, n, T, time_last), _chains(b, n, T, time_last),
+    _small.forward_kernel(a_chains, _chains(b, n, T, time_last),
                           _chains(h, n, T, time_last), np.zeros(1, dtype),
                           h_last.reshape(-1), reverse, time_last)
     return (h, h_last) if return_last else h
@@ -118,27 +142,35 @@ def scan_vjp(grad_h, a, h, h0, axis, reverse, grad_last, out, accumulate, method
             type(method) is not str or method != "auto":
         return None
     found = _problem(h, axis)
-    shape, dtype = h.shape, h.dtype
-    if found is None or not _plain(grad_h, shape, dtype) or not _plain(a, shape, dtype):
+    if found is None:
         return None
+    shape, dtype = h.shape, h.dtype
+    a_chains = _coefficients(a, shape, dtype, found)
+    if a_chains is None or not _plain(grad_h, shape, dtype):
+        return None
+    time_last, n, T = found
+    # grad_a as the kernels write it: a's shape, or one value per chain for a float
+    ga_shape = a.shape if type(a) is np.ndarray else \
+        (*shape[:-1], 1) if time_last else (1, *shape[1:])
     if out is None:
         if accumulate:
             return None
-        grad_a, grad_b = np.empty(shape, dtype), np.empty(shape, dtype)
-    elif type(out) in (tuple, list) and len(out) == 2:
+        grad_a, grad_b = np.empty(ga_shape, a_chains.dtype), np.empty(shape, dtype)
+    elif type(out) in (tuple, list) and len(out) == 2 and type(a) is np.ndarray:
         grad_a, grad_b = out
         inputs = (grad_h, a, h)
-        if not _output(grad_a, shape, dtype, inputs) or \
+        if not _output(grad_a, ga_shape, dtype, inputs) or \
                 not _output(grad_b, shape, dtype, (*inputs, grad_a)):
             return None
     else:
         return None
-    time_last, n, T = found
+    Ta = ga_shape[-1] if time_last else ga_shape[0]
     grad_h0 = np.empty(_batch(shape, time_last), dtype)
     zero = np.zeros(1, dtype)
     _small.backward_kernel(
-        _chains(grad_h, n, T, time_last), _chains(a, n, T, time_last),
-        _chains(h, n, T, time_last), zero, zero, _chains(grad_a, n, T, time_last),
-        _chains(grad_b, n, T, time_last), grad_h0.reshape(-1), reverse, accumulate,
-        time_last)
+        _chains(grad_h, n, T, time_last), a_chains, _chains(h, n, T, time_last), zero,
+        zero, _chains(grad_a, n, Ta, time_last), _chains(grad_b, n, T, time_last),
+        grad_h0.reshape(-1), reverse, accumulate, time_last)
+    if type(a) is not np.ndarray:
+        grad_a = sum_to(np, grad_a, ())
     return grad_a, grad_b, grad_h0
