@@ -33,6 +33,11 @@ def _kind(x):
     return type(x).__name__
 
 
+# Arguments that settle nothing by themselves: NumPy arrays and Python numbers. A call
+# made of these alone is NumPy's, found without the checks below.
+_PLAIN = frozenset({np.ndarray, float, int, complex})
+
+
 def namespace_of(**named):
     """The array module (numpy or cupy) shared by the named arguments (None ones skipped).
 
@@ -46,7 +51,7 @@ def namespace_of(**named):
         arrays of another library.
     """
     for x in named.values():
-        if x is not None and type(x) is not np.ndarray:
+        if x is not None and type(x) not in _PLAIN:
             break
     else:
         return np
