@@ -6,6 +6,10 @@ canonical form (same number of dimensions, the compute dtypes, zero states where
 were given), then handed with the ``Problem`` to the backend that owns the arrays'
 namespace: ``linrec.cpu`` for NumPy, ``linrec.cuda`` for CuPy. Backends never see T == 0
 or an empty batch.
+
+Before all that, plain small NumPy calls (one shape and dtype, C-contiguous, at most
+``SMALL_MAX`` elements; ``linrec.cpu._direct`` lists the conditions) go straight to the
+CPU's small-problem kernels, where the checks would lead them anyway.
 """
 
 import numpy as np

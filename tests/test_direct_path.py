@@ -57,31 +57,36 @@ def _coefficients(kind, template, T, dtype, seed):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("a_kind", ["full", "per chain", "float"])
-def test_direct_path_matches_general_path_and_reference(case, T, dtype, reverse, a_kind):
+@pytest.mark.parametrize("states", [False, True], ids=["no states", "h0 and grad_last"])
+def test_direct_path_matches_general_path_and_reference(case, T, dtype, reverse, a_kind,
+                                                         states):
     template, axes = case
     shape = _shape(template, T)
     b, grad_h = _arrays(shape, dtype, seed=T * 7 + len(shape), count=2)
     a = _coefficients(a_kind, template, T, dtype, seed=T)
+    batch = tuple(n for n in template if n != "T")
+    h0, grad_last = (np.asarray(x) for x in _arrays(batch, dtype, seed=T + 1, count=2)) \
+        if states else (None, None)
     for axis in axes:
-        args = (a, b, None, axis, reverse, True, None, "auto")
+        args = (a, b, h0, axis, reverse, True, None, "auto")
         direct = _direct.scan(*args)
         assert direct is not None
         _assert_identical(direct, _api._scan_checked(*args))
-        _assert_identical(linrec.scan(a, b, axis=axis, reverse=reverse, return_last=True),
-                          direct)
+        _assert_identical(linrec.scan(a, b, h0=h0, axis=axis, reverse=reverse,
+                                      return_last=True), direct)
         h, h_last = direct
-        want_h, want_last = reference_scan(a, b, None, reverse, axis=axis)
+        want_h, want_last = reference_scan(a, b, h0, reverse, axis=axis)
         assert_close(h, want_h, dtype, T)
         assert_close(h_last, want_last, dtype, T)
 
-        args = (grad_h, a, h, None, axis, reverse, None, None, False, "auto")
+        args = (grad_h, a, h, h0, axis, reverse, grad_last, None, False, "auto")
         direct = _direct.scan_vjp(*args)
         assert direct is not None
         _assert_identical(direct, _api._scan_vjp_checked(*args))
-        _assert_identical(linrec.scan_vjp(grad_h, a, h, axis=axis, reverse=reverse),
-                          direct)
+        _assert_identical(linrec.scan_vjp(grad_h, a, h, h0=h0, axis=axis, reverse=reverse,
+                                          grad_last=grad_last), direct)
         assert direct[0].shape == np.shape(a)
-        want = reference_scan_vjp(grad_h, a, want_h, None, reverse, axis=axis)
+        want = reference_scan_vjp(grad_h, a, want_h, h0, reverse, grad_last, axis=axis)
         for got, expected in zip(direct, want, strict=True):
             assert np.shape(got) == np.shape(expected)
             assert_close(got, expected, dtype, h.size)
@@ -153,7 +158,11 @@ def _scan_declines():
          np.ones((1, _small.SMALL_MAX + 1), np.float32), {}),
         ("b float16", a.astype(np.float16), b.astype(np.float16), {}),
         ("b big-endian", a.astype(">f4"), b.astype(">f4"), {}),
-        ("h0 given", a, b, {"h0": np.zeros(4, np.float32)}),
+        ("h0 broadcast", a, b, {"h0": np.zeros(1, np.float32)}),
+        ("h0 another dtype", a, b, {"h0": np.zeros(4, np.float64)}),
+        ("h0 a float", a, b, {"h0": 0.5}),
+        ("h0 not contiguous", a, b, {"h0": np.zeros(8, np.float32)[::2]}),
+        ("out overlapping h0", a, b, {"h0": shared[4, :4], "out": shared[1:]}),
         ("axis in the middle", a.reshape(2, 2, 16), b.reshape(2, 2, 16), {"axis": 1}),
         ("axis a NumPy int", a, b, {"axis": np.int64(-1)}),
         ("axis a bool", a, b, {"axis": True}),
@@ -202,7 +211,7 @@ def _vjp_declines():
     h = linrec.scan(a, b)
     read_only = np.empty_like(h)
     read_only.flags.writeable = False
-    grads = np.empty((2, 4, 16))
+    grads = np.zeros((2, 4, 16))
     return [
         ("grad_h another dtype", grad_h.astype(np.float32), a, h, {}),
         ("grad_h another shape", grad_h[:, :8], a, h, {}),
@@ -213,8 +222,12 @@ def _vjp_declines():
          {"out": (np.empty_like(h), np.empty_like(h))}),
         ("a real, h complex", grad_h.astype(complex), a, h.astype(complex), {}),
         ("h not contiguous", grad_h[:, ::2], a[:, ::2], h[:, ::2], {}),
-        ("h0 given", grad_h, a, h, {"h0": np.zeros(4)}),
-        ("grad_last given", grad_h, a, h, {"grad_last": 1.0}),
+        ("h0 another dtype", grad_h, a, h, {"h0": np.zeros(4, np.float32)}),
+        ("h0 a list", grad_h, a, h, {"h0": [0.0] * 4}),
+        ("grad_last a float", grad_h, a, h, {"grad_last": 1.0}),
+        ("grad_last broadcast", grad_h, a, h, {"grad_last": np.ones(1)}),
+        ("out grad_b overlapping grad_last", grad_h, a, h,
+         {"grad_last": grads[1, 0, :4], "out": (np.empty_like(a), grads[1])}),
         ("accumulate without out", grad_h, a, h, {"accumulate": True}),
         ("accumulate an int", grad_h, a, h, {"accumulate": 1,
                                                "out": (np.zeros_like(a),

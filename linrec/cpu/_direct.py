@@ -14,9 +14,10 @@ attributes:
   axis (one coefficient per chain, e.g. ``(C, 1)`` for ``b`` of shape ``(C, T)``) or be
   a Python ``float`` (one real coefficient for every chain; not with ``scan_vjp``'s
   ``out``);
+- ``h0`` and ``grad_last`` are None or such arrays of the batch shape (the shape
+  without the time axis);
 - ``axis`` is a Python ``int`` naming the first or the last axis, ``reverse``,
-  ``return_last`` and ``accumulate`` are Python bools, ``method`` is "auto", and
-  ``h0`` and ``grad_last`` are None;
+  ``return_last`` and ``accumulate`` are Python bools, and ``method`` is "auto";
 - every output given (``out``; both arrays of ``scan_vjp``'s pair) is such an array,
   writeable, and shares no memory with the inputs or with the other output, except
   ``scan``'s ``out`` being ``a`` or ``b`` itself (the in-place scan the general path
@@ -103,33 +104,44 @@ def _batch(shape, time_last):
     return shape[:-1] if time_last else shape[1:]
 
 
+def _state(x, batch, dtype):
+    """A state argument as the small kernels read it, ``(n,)`` (a zero ``(1,)`` for
+    None), or None when it is not :func:`_plain` of the batch shape."""
+    if x is None:
+        return np.zeros(1, dtype)
+    return x.reshape(-1) if _plain(x, batch, dtype) else None
+
+
 def scan(a, b, h0, axis, reverse, return_last, out, method):
     """What ``linrec.scan(a, b, h0=h0, axis=axis, reverse=reverse,
     return_last=return_last, out=out, method=method)`` returns, or None when the call
     is not one the module docstring lists."""
-    if type(b) is not np.ndarray or h0 is not None or type(reverse) is not bool or \
+    if type(b) is not np.ndarray or type(reverse) is not bool or \
             type(return_last) is not bool or type(method) is not str or method != "auto":
         return None
     found = _problem(b, axis)
     if found is None:
         return None
     shape, dtype = b.shape, b.dtype
+    time_last, n, T = found
+    batch = _batch(shape, time_last)
     a_chains = _coefficients(a, shape, dtype, found)
-    if a_chains is None:
+    state = _state(h0, batch, dtype)
+    if a_chains is None or state is None:
         return None
     if out is None:
         h = np.empty(shape, dtype)
     elif _plain(out, shape, dtype) and out.flags.writeable and \
             (out is b or not np.may_share_memory(out, b)) and \
-            (out is a or not np.may_share_memory(out, a_chains)):
+            (out is a or not np.may_share_memory(out, a_chains)) and \
+            (h0 is None or not np.may_share_memory(out, h0)):
         h = out
     else:
         return None
-    time_last, n, T = found
-    h_last = np.empty(_batch(shape, time_last), dtype)
+    h_last = np.empty(batch, dtype)
     _small.forward_kernel(a_chains, _chains(b, n, T, time_last),
-                          _chains(h, n, T, time_last), np.zeros(1, dtype),
-                          h_last.reshape(-1), reverse, time_last)
+                          _chains(h, n, T, time_last), state, h_last.reshape(-1),
+                          reverse, time_last)
     return (h, h_last) if return_last else h
 
 
@@ -137,18 +149,20 @@ def scan_vjp(grad_h, a, h, h0, axis, reverse, grad_last, out, accumulate, method
     """What ``linrec.scan_vjp(grad_h, a, h, h0=h0, axis=axis, reverse=reverse,
     grad_last=grad_last, out=out, accumulate=accumulate, method=method)`` returns, or
     None when the call is not one the module docstring lists."""
-    if type(h) is not np.ndarray or h0 is not None or grad_last is not None or \
-            type(reverse) is not bool or type(accumulate) is not bool or \
-            type(method) is not str or method != "auto":
+    if type(h) is not np.ndarray or type(reverse) is not bool or \
+            type(accumulate) is not bool or type(method) is not str or method != "auto":
         return None
     found = _problem(h, axis)
     if found is None:
         return None
     shape, dtype = h.shape, h.dtype
-    a_chains = _coefficients(a, shape, dtype, found)
-    if a_chains is None or not _plain(grad_h, shape, dtype):
-        return None
     time_last, n, T = found
+    batch = _batch(shape, time_last)
+    a_chains = _coefficients(a, shape, dtype, found)
+    state, last = _state(h0, batch, dtype), _state(grad_last, batch, dtype)
+    if a_chains is None or state is None or last is None or \
+            not _plain(grad_h, shape, dtype):
+        return None
     # grad_a as the kernels write it: a's shape, or one value per chain for a float
     ga_shape = a.shape if type(a) is np.ndarray else \
         (*shape[:-1], 1) if time_last else (1, *shape[1:])
@@ -158,18 +172,17 @@ def scan_vjp(grad_h, a, h, h0, axis, reverse, grad_last, out, accumulate, method
         grad_a, grad_b = np.empty(ga_shape, a_chains.dtype), np.empty(shape, dtype)
     elif type(out) in (tuple, list) and len(out) == 2 and type(a) is np.ndarray:
         grad_a, grad_b = out
-        inputs = (grad_h, a, h)
+        inputs = (grad_h, a, h, *(x for x in (h0, grad_last) if x is not None))
         if not _output(grad_a, ga_shape, dtype, inputs) or \
                 not _output(grad_b, shape, dtype, (*inputs, grad_a)):
             return None
     else:
         return None
     Ta = ga_shape[-1] if time_last else ga_shape[0]
-    grad_h0 = np.empty(_batch(shape, time_last), dtype)
-    zero = np.zeros(1, dtype)
+    grad_h0 = np.empty(batch, dtype)
     _small.backward_kernel(
-        _chains(grad_h, n, T, time_last), a_chains, _chains(h, n, T, time_last), zero,
-        zero, _chains(grad_a, n, Ta, time_last), _chains(grad_b, n, T, time_last),
+        _chains(grad_h, n, T, time_last), a_chains, _chains(h, n, T, time_last), state,
+        last, _chains(grad_a, n, Ta, time_last), _chains(grad_b, n, T, time_last),
         grad_h0.reshape(-1), reverse, accumulate, time_last)
     if type(a) is not np.ndarray:
         grad_a = sum_to(np, grad_a, ())
