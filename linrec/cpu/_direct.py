@@ -66,29 +66,40 @@ def _output(x, shape, dtype, inputs):
         not any(np.may_share_memory(x, y) for y in inputs)
 
 
-def _problem(x, axis):
-    """``(time_last, n, T)`` for the array ``x`` that sets shape and dtype, or None."""
-    shape = x.shape
-    if not shape or not 0 < x.size <= _small.SMALL_MAX or x.dtype not in _DTYPES or \
+def _problem(x, a, h0, axis, reverse, flag, method):
+    """``(time_last, n, T, a_chains, state)`` for a call whose ``x`` (``b`` of a scan,
+    ``h`` of a gradient) sets the shape and dtype: ``n`` chains of ``T`` steps, ``a``
+    and ``h0`` as the kernels read them (:func:`_coefficients`, :func:`_state`); None
+    when the call is not one the module docstring lists (``flag``: ``return_last`` or
+    ``accumulate``)."""
+    if type(x) is not np.ndarray or type(reverse) is not bool or type(flag) is not bool \
+            or type(method) is not str or method != "auto":
+        return None
+    shape, dtype = x.shape, x.dtype
+    if not shape or not 0 < x.size <= _small.SMALL_MAX or dtype not in _DTYPES or \
             not x.flags.c_contiguous:
         return None
     time_last = _time_last(axis, len(shape))
     if time_last is None:
         return None
     T = shape[-1] if time_last else shape[0]
-    return time_last, x.size // T, T
+    n = x.size // T
+    a_chains = _coefficients(a, shape, dtype, time_last, n, T)
+    state = _state(h0, _batch(shape, time_last), dtype)
+    if a_chains is None or state is None:
+        return None
+    return time_last, n, T, a_chains, state
 
 
 def _chains(x, n, T, time_last):
     return x.reshape(n, T) if time_last else x.reshape(T, n)
 
 
-def _coefficients(a, shape, dtype, found):
+def _coefficients(a, shape, dtype, time_last, n, T):
     """``a`` as the small kernels read it, ``(n, Ta)`` (``(Ta, n)`` time-first) or
     ``(1, 1)`` for a float, or None when the direct path does not take this ``a``: the
     full shape, or extent 1 along time with the full batch, in ``dtype``, C-contiguous;
     or a Python float (real, of ``dtype``'s precision, as NumPy's promotion makes it)."""
-    time_last, n, T = found
     if type(a) is float:
         return np.full((1, 1), a, real_of(dtype))
     if type(a) is not np.ndarray or a.dtype != dtype or not a.flags.c_contiguous:
@@ -116,19 +127,11 @@ def scan(a, b, h0, axis, reverse, return_last, out, method):
     """What ``linrec.scan(a, b, h0=h0, axis=axis, reverse=reverse,
     return_last=return_last, out=out, method=method)`` returns, or None when the call
     is not one the module docstring lists."""
-    if type(b) is not np.ndarray or type(reverse) is not bool or \
-            type(return_last) is not bool or type(method) is not str or method != "auto":
-        return None
-    found = _problem(b, axis)
+    found = _problem(b, a, h0, axis, reverse, return_last, method)
     if found is None:
         return None
+    time_last, n, T, a_chains, state = found
     shape, dtype = b.shape, b.dtype
-    time_last, n, T = found
-    batch = _batch(shape, time_last)
-    a_chains = _coefficients(a, shape, dtype, found)
-    state = _state(h0, batch, dtype)
-    if a_chains is None or state is None:
-        return None
     if out is None:
         h = np.empty(shape, dtype)
     elif _plain(out, shape, dtype) and out.flags.writeable and \
@@ -138,7 +141,7 @@ def scan(a, b, h0, axis, reverse, return_last, out, method):
         h = out
     else:
         return None
-    h_last = np.empty(batch, dtype)
+    h_last = np.empty(_batch(shape, time_last), dtype)
     _small.forward_kernel(a_chains, _chains(b, n, T, time_last),
                           _chains(h, n, T, time_last), state, h_last.reshape(-1),
                           reverse, time_last)
@@ -149,19 +152,14 @@ def scan_vjp(grad_h, a, h, h0, axis, reverse, grad_last, out, accumulate, method
     """What ``linrec.scan_vjp(grad_h, a, h, h0=h0, axis=axis, reverse=reverse,
     grad_last=grad_last, out=out, accumulate=accumulate, method=method)`` returns, or
     None when the call is not one the module docstring lists."""
-    if type(h) is not np.ndarray or type(reverse) is not bool or \
-            type(accumulate) is not bool or type(method) is not str or method != "auto":
-        return None
-    found = _problem(h, axis)
+    found = _problem(h, a, h0, axis, reverse, accumulate, method)
     if found is None:
         return None
+    time_last, n, T, a_chains, state = found
     shape, dtype = h.shape, h.dtype
-    time_last, n, T = found
     batch = _batch(shape, time_last)
-    a_chains = _coefficients(a, shape, dtype, found)
-    state, last = _state(h0, batch, dtype), _state(grad_last, batch, dtype)
-    if a_chains is None or state is None or last is None or \
-            not _plain(grad_h, shape, dtype):
+    last = _state(grad_last, batch, dtype)
+    if last is None or not _plain(grad_h, shape, dtype):
         return None
     # grad_a as the kernels write it: a's shape, or one value per chain for a float
     ga_shape = a.shape if type(a) is np.ndarray else \
