@@ -58,3 +58,17 @@ def zero_state_through_overflow(ta, tb, span=4096):
     first = np.where(t < span, 1.0, 0.0)[None].astype(tb)
     backward = (a[None].astype(ta), first, first.copy())
     return forward, backward
+
+
+def route_numpy_to(patch, backend_for):
+    """Make ``linrec.scan`` / ``linrec.scan_vjp`` send NumPy arrays to the backend that
+    ``backend_for(xp)`` returns (``patch``: a ``pytest.MonkeyPatch``), and past the CPU's
+    direct path for small calls (``linrec.cpu._direct``), which would otherwise answer
+    them before any backend is asked."""
+    import types
+
+    from linrec import _api, _namespace
+
+    declined = types.SimpleNamespace(scan=lambda *args: None, scan_vjp=lambda *args: None)
+    patch.setattr(_namespace, "backend_for", backend_for)
+    patch.setattr(_api, "_direct_path", lambda: declined)

@@ -30,9 +30,9 @@ import types
 import numpy as np
 import pytest
 
-from linrec import _dtypes, _namespace
+from linrec import _dtypes
 from linrec.cuda import _kernels, _plan, backend
-from tests.helpers import random_with_phase
+from tests.helpers import random_with_phase, route_numpy_to
 from tests.test_cuda_model import (
     FEW_SMS,
     MANY_SMS,
@@ -246,7 +246,7 @@ def on_emulator(monkeypatch, emulated):
             forward=functools.partial(backend.forward_with, xp, launch, sms),
             backward=functools.partial(backend.backward_with, xp, launch, sms),
         )
-        monkeypatch.setattr(_namespace, "backend_for", lambda xp: shim)
+        route_numpy_to(monkeypatch, lambda xp: shim)
 
     return use
 

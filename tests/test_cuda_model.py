@@ -17,11 +17,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import linrec
-from linrec import _namespace
 from linrec.cuda import _kernels, _plan, backend
 from linrec.reference import reference_scan, reference_scan_vjp
 from tests import cuda_model as _model
-from tests.helpers import random_with_phase, zero_state_through_overflow
+from tests.helpers import random_with_phase, route_numpy_to, zero_state_through_overflow
 
 PAIRS = [pytest.param(ta, tb, id=f"{ta.name}-{tb.name}") for ta, tb in _kernels.PAIRS]
 FEW_SMS = 1
@@ -53,7 +52,7 @@ def on_model(monkeypatch):
     """``use(sms)`` routes NumPy scans through the CUDA backend run by the model."""
 
     def use(sms):
-        monkeypatch.setattr(_namespace, "backend_for", lambda xp: _shim(sms))
+        route_numpy_to(monkeypatch, lambda xp: _shim(sms))
 
     return use
 
@@ -200,7 +199,7 @@ def test_model_matches_reference(pair, T, chains, reverse, a_kind, sms):
     a_shape = {"full": (chains, T), "scalar": (), "channel": (1, T),
                "time-constant": (chains, 1)}[a_kind]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_namespace, "backend_for", lambda xp: _shim(sms))
+        route_numpy_to(patch, lambda xp: _shim(sms))
         _check(np.random.default_rng(T), ta, tb, a_shape, (chains, T), reverse=reverse)
 
 
@@ -261,7 +260,7 @@ def test_every_kernel_is_exercised(monkeypatch):
         forward=functools.partial(backend.forward_with, xp, record, FEW_SMS),
         backward=functools.partial(backend.backward_with, xp, record, FEW_SMS),
     )
-    monkeypatch.setattr(_namespace, "backend_for", lambda xp: shim)
+    route_numpy_to(monkeypatch, lambda xp: shim)
     rng = np.random.default_rng(4)
     many = backend.CHANNEL_CHAINS_PER_SM * FEW_SMS + 1
     _check(rng, np.float32, np.float32, (2, 1), (2, 5000))
