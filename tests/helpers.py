@@ -1,9 +1,21 @@
 """Helpers shared by the core tests: the references of ``linrec.testing`` with the
-argument order of these tests, and a tolerance for hand-picked problems."""
+argument order of these tests, a tolerance for hand-picked problems, and a loader for
+the benchmark scripts that some tests exercise."""
+
+import importlib.util
 
 import numpy as np
 
 from linrec.testing import reference_scan, reference_scan_vjp
+
+
+def load_script(path, name):
+    """The Python file at ``path`` (a benchmark script, not a package module) imported
+    as a module called ``name``."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def ref_scan(a, b, h0=None, axis=-1, reverse=False):

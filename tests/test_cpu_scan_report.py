@@ -3,11 +3,12 @@ the table between two marker lines; the hand-written analysis around it stays. I
 timing helpers and its all-threads floor do what they say."""
 
 import concurrent.futures
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.helpers import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "cpu_scan.py"
 DOC = SCRIPT.parents[1] / "docs" / "benchmarks" / "cpu_scan.md"
@@ -15,10 +16,7 @@ DOC = SCRIPT.parents[1] / "docs" / "benchmarks" / "cpu_scan.md"
 
 @pytest.fixture(scope="module")
 def cpu_scan():
-    spec = importlib.util.spec_from_file_location("cpu_scan_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "cpu_scan_script")
 
 
 def test_only_the_text_between_the_markers_is_replaced_and_reruns_keep_the_rest(

@@ -2,11 +2,12 @@
 the previous one's end rounded up to 2 MiB, the first on a 2 MiB boundary, none
 overlapping; and its page offsets are counted modulo 2 MiB."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.helpers import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "placement.py"
 MIB2 = 1 << 21
@@ -14,10 +15,7 @@ MIB2 = 1 << 21
 
 @pytest.fixture(scope="module")
 def placement():
-    spec = importlib.util.spec_from_file_location("placement_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "placement_script")
 
 
 @pytest.mark.parametrize("delta", [0, 2048, 69632, 1 << 20])

@@ -2,13 +2,13 @@
 same loss and every gradient to 1e-10 in float64 from copied parameters. Autograd
 through the peer checks linrec's hand-written backward passes independently."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from linrec.nn import Model
+from tests.helpers import load_script
 
 torch = pytest.importorskip("torch")
 
@@ -16,10 +16,7 @@ PEER = Path(__file__).resolve().parents[1] / "benchmarks" / "peers" / "torch_blu
 
 
 def load_peer():
-    spec = importlib.util.spec_from_file_location("torch_blur", PEER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(PEER, "torch_blur")
 
 
 @pytest.mark.parametrize("bidirectional, pool, T", [(True, "window", 13),
